@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Create the project-local virtualenv .venv and install tiderec (editable) with its pinned PyTorch CPU
+# build and the dev tools. Safe to re-run: does nothing when pyproject.toml has not changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "tiderec needs Python >= 3.11 (found $("$python" --version 2>&1)); set PYTHON=..." >&2
+    exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+stamp=.venv/.tiderec-setup
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+    "${pip[@]}" install --upgrade pip
+    # The pinned CPU build lies on this machine's disk; a bare "torch" would pull a multi-GB CUDA build.
+    "${pip[@]}" install "torch==2.13.0"
+    "${pip[@]}" install -e ".[dev]"
+    echo "$want" > "$stamp"
+fi

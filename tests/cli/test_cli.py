@@ -1,0 +1,215 @@
+"""The CLI: happy paths, and one-line errors (exit 2, no traceback) for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tiderec.cli.main import cli
+
+HEADER = "uid,sku,time,action\n"
+
+
+def invoke(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_line_error(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    rows = [
+        f"u{u},i{(u * 7 + k) % 9},2024-01-0{1 + k % 5} 1{k % 10}:00:00,{'view' if k % 3 else 'cart'}"
+        for u in range(8)
+        for k in range(8)
+    ]
+    path = tmp_path / "log.csv"
+    path.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_ingest_clean_stats_round_trip(tmp_path: Path, log: Path) -> None:
+    result = invoke(
+        "ingest",
+        "csv",
+        log,
+        "--out",
+        tmp_path / "raw",
+        "--map",
+        "user_id=uid",
+        "--map",
+        "item_id=sku",
+        "--map",
+        "ts=time",
+        "--map",
+        "event_type=action",
+    )
+    assert result.exit_code == 0, result.output
+    assert "ingested 64 events (8 users, 9 items)" in result.output
+    result = invoke(
+        "clean",
+        tmp_path / "raw",
+        "--out",
+        tmp_path / "clean",
+        "--set",
+        "k_core.min_user=2",
+        "--set",
+        "k_core.min_item=2",
+    )
+    assert result.exit_code == 0, result.output
+    assert "k-core" in result.output
+    assert (tmp_path / "clean" / "cleaning_report.md").is_file()
+    assert (tmp_path / "clean" / "users.vocab.parquet").is_file()
+    result = invoke("stats", tmp_path / "clean", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["stats"]["users"] == 8
+    assert data["cleaning"]["config"]["k_core"]["min_user"] == 2
+
+
+def test_mapping_file_with_cli_override(tmp_path: Path, log: Path) -> None:
+    mapping = tmp_path / "map.toml"
+    mapping.write_text(
+        '[events]\nuser_id = "uid"\nitem_id = "sku"\nts = "time"\nevent_type = "nope"\n', encoding="utf-8"
+    )
+    one_line_error(invoke("ingest", "csv", log, "--out", tmp_path / "o", "--mapping", mapping))
+    result = invoke("ingest", "csv", log, "--out", tmp_path / "o", "--mapping", mapping, "--map", "event_type=action")
+    assert result.exit_code == 0, result.output
+
+
+def test_bad_row_stops_with_location_or_is_skipped(tmp_path: Path, log: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(log.read_text(encoding="utf-8") + "u9,i1,not a time,view\n", encoding="utf-8")
+    args = (
+        "ingest",
+        "csv",
+        bad,
+        "--out",
+        tmp_path / "o",
+        "--map",
+        "user_id=uid",
+        "--map",
+        "item_id=sku",
+        "--map",
+        "ts=time",
+        "--map",
+        "event_type=action",
+    )
+    line = one_line_error(invoke(*args))
+    assert "bad.csv:66: column 'time' unparsable timestamp" in line
+    assert "--skip-bad-rows" in line
+    result = invoke(*args, "--skip-bad-rows")
+    assert result.exit_code == 0
+    assert "unparsable timestamp: 1" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("ingest", "nosuch", "--out", "x"), "unknown source 'nosuch'"),
+        (("ingest", "csv", "--out", "x"), "give the events file PATH"),
+        (("clean", "missing-folder", "--out", "x"), "no such folder"),
+        (("stats", "."), "not a tiderec artefact folder"),
+    ],
+)
+def test_one_line_errors(args: tuple[str, ...], needle: str) -> None:
+    assert needle in one_line_error(invoke(*args))
+
+
+def test_missing_column_and_empty_file(tmp_path: Path, log: Path) -> None:
+    line = one_line_error(
+        invoke(
+            "ingest",
+            "csv",
+            log,
+            "--out",
+            tmp_path / "o",
+            "--map",
+            "user_id=user",
+            "--map",
+            "ts=time",
+            "--event-type",
+            "view",
+        )
+    )
+    assert "['user'] not found" in line
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    assert "file is empty" in one_line_error(
+        invoke(
+            "ingest",
+            "csv",
+            empty,
+            "--out",
+            tmp_path / "o",
+            "--map",
+            "user_id=a",
+            "--map",
+            "ts=b",
+            "--event-type",
+            "view",
+        )
+    )
+
+
+def test_clean_rejects_unknown_preset_and_config_keys(tmp_path: Path, log: Path) -> None:
+    invoke(
+        "ingest",
+        "csv",
+        log,
+        "--out",
+        tmp_path / "raw",
+        "--map",
+        "user_id=uid",
+        "--map",
+        "item_id=sku",
+        "--map",
+        "ts=time",
+        "--map",
+        "event_type=action",
+    )
+    assert "unknown cleaning preset 'nope'" in one_line_error(
+        invoke("clean", tmp_path / "raw", "--out", tmp_path / "c", "--preset", "nope")
+    )
+    assert "unknown key 'k_core.minimum'" in one_line_error(
+        invoke("clean", tmp_path / "raw", "--out", tmp_path / "c", "--set", "k_core.minimum=2")
+    )
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_failed_run_leaves_an_existing_output_untouched(tmp_path: Path, log: Path) -> None:
+    args = (
+        "ingest",
+        "csv",
+        log,
+        "--out",
+        tmp_path / "raw",
+        "--map",
+        "user_id=uid",
+        "--map",
+        "item_id=sku",
+        "--map",
+        "ts=time",
+    )
+    assert invoke(*args, "--map", "event_type=action").exit_code == 0
+    before = (tmp_path / "raw" / "events.parquet").read_bytes()
+    one_line_error(invoke(*args))
+    assert (tmp_path / "raw" / "events.parquet").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.csv", "raw"]
+
+
+def test_datasets_lists_adapters_and_presets() -> None:
+    result = invoke("datasets")
+    assert result.exit_code == 0
+    assert "online-retail-5core" in result.output
+    assert "cleaning presets:" in result.output
