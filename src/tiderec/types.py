@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import ClassVar, Literal, Self, get_args
 
 import polars as pl
 import pyarrow as pa
@@ -85,85 +85,67 @@ def _check_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: 
         raise DatasetError(f"{what}: schema {got} differs from {dict(schema)}; build it with {what}.from_frame")
 
 
-def _read_parquet(path: Path, what: str) -> tuple[pl.DataFrame, dict[str, str]]:
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such {what} file")
-    frame = pl.read_parquet(path)
-    meta = pl.read_parquet_metadata(path)
-    return frame, {k: v for k, v in meta.items() if not k.startswith("ARROW:")}
-
-
 @dataclass(frozen=True)
-class Events:
-    """A behaviour log: one row per event, schema `EVENT_SCHEMA`, in the order it was built (usually time)."""
+class _Table:
+    """Shared behaviour of the schema-checked tables: validation, size, Arrow and Parquet I/O."""
 
+    SCHEMA: ClassVar[dict[str, pl.DataType]]
+    REQUIRED: ClassVar[tuple[str, ...]]
     frame: pl.DataFrame
     meta: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_schema(self.frame, EVENT_SCHEMA, "Events")
-
-    @classmethod
-    def from_frame(cls, frame: pl.DataFrame, meta: Mapping[str, str] | None = None) -> Events:
-        """Conform a frame holding at least the required columns (others added as nulls) into Events."""
-        return cls(conform(frame, EVENT_SCHEMA, EVENT_REQUIRED, "Events"), dict(meta or {}))
-
-    @classmethod
-    def empty(cls, meta: Mapping[str, str] | None = None) -> Events:
-        return cls(pl.DataFrame(schema=EVENT_SCHEMA), dict(meta or {}))
+        _check_schema(self.frame, self.SCHEMA, type(self).__name__)
 
     def __len__(self) -> int:
         return self.frame.height
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame, meta: Mapping[str, str] | None = None) -> Self:
+        """Conform a frame holding at least the required columns (others added as nulls)."""
+        return cls(conform(frame, cls.SCHEMA, cls.REQUIRED, cls.__name__), dict(meta or {}))
+
+    @classmethod
+    def empty(cls, meta: Mapping[str, str] | None = None) -> Self:
+        return cls(pl.DataFrame(schema=cls.SCHEMA), dict(meta or {}))
+
+    def to_arrow(self) -> pa.Table:
+        return self.frame.to_arrow()
+
+    def write_parquet(self, path: Path) -> None:
+        self.frame.write_parquet(path, metadata=dict(self.meta))
+
+    @classmethod
+    def read_parquet(cls, path: Path) -> Self:
+        if not path.is_file():
+            raise DatasetError(f"{path}: no such {cls.__name__} file")
+        meta = pl.read_parquet_metadata(path)
+        return cls.from_frame(pl.read_parquet(path), {k: v for k, v in meta.items() if not k.startswith("ARROW:")})
+
+
+@dataclass(frozen=True)
+class Events(_Table):
+    """A behaviour log: one row per event, schema `EVENT_SCHEMA`, in the order it was built (usually time)."""
+
+    SCHEMA: ClassVar[dict[str, pl.DataType]] = EVENT_SCHEMA
+    REQUIRED: ClassVar[tuple[str, ...]] = EVENT_REQUIRED
 
     def with_frame(self, frame: pl.DataFrame) -> Events:
         """Same metadata, new rows (the frame must already have the Events schema)."""
         return Events(frame, self.meta)
 
-    def to_arrow(self) -> pa.Table:
-        return self.frame.to_arrow()
-
-    def write_parquet(self, path: Path) -> None:
-        self.frame.write_parquet(path, metadata=dict(self.meta))
-
-    @classmethod
-    def read_parquet(cls, path: Path) -> Events:
-        frame, meta = _read_parquet(path, "events")
-        return cls.from_frame(frame, meta)
-
 
 @dataclass(frozen=True)
-class Items:
+class Items(_Table):
     """An item catalogue: one row per item id, schema `ITEM_SCHEMA`."""
 
-    frame: pl.DataFrame
-    meta: Mapping[str, str] = field(default_factory=dict)
+    SCHEMA: ClassVar[dict[str, pl.DataType]] = ITEM_SCHEMA
+    REQUIRED: ClassVar[tuple[str, ...]] = ITEM_REQUIRED
 
     def __post_init__(self) -> None:
-        _check_schema(self.frame, ITEM_SCHEMA, "Items")
+        super().__post_init__()
         if self.frame.height and self.frame["item_id"].null_count():
             raise DatasetError("Items: item_id must not be null")
         if self.frame["item_id"].n_unique() != self.frame.height:
             dup = self.frame.filter(pl.col("item_id").is_duplicated())["item_id"].head(3).to_list()
             raise DatasetError(f"Items: item_id must be unique; duplicated e.g. {dup}")
-
-    @classmethod
-    def from_frame(cls, frame: pl.DataFrame, meta: Mapping[str, str] | None = None) -> Items:
-        return cls(conform(frame, ITEM_SCHEMA, ITEM_REQUIRED, "Items"), dict(meta or {}))
-
-    @classmethod
-    def empty(cls, meta: Mapping[str, str] | None = None) -> Items:
-        return cls(pl.DataFrame(schema=ITEM_SCHEMA), dict(meta or {}))
-
-    def __len__(self) -> int:
-        return self.frame.height
-
-    def to_arrow(self) -> pa.Table:
-        return self.frame.to_arrow()
-
-    def write_parquet(self, path: Path) -> None:
-        self.frame.write_parquet(path, metadata=dict(self.meta))
-
-    @classmethod
-    def read_parquet(cls, path: Path) -> Items:
-        frame, meta = _read_parquet(path, "items")
-        return cls.from_frame(frame, meta)

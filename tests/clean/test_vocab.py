@@ -29,5 +29,7 @@ def test_extend_only_appends(tmp_path: Path) -> None:
 def test_rejects_duplicates_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="unique"):
         Vocabulary(pl.Series(["a", "a"]))
+    with pytest.raises(DatasetError, match=r"index 5 outside 0\.\.1"):
+        Vocabulary.from_ids(pl.Series(["a", "b"])).decode(pl.Series([0, 5]))
     with pytest.raises(DatasetError, match="no such vocabulary"):
         Vocabulary.read(tmp_path / "nope.parquet")

@@ -11,6 +11,8 @@ from click.testing import CliRunner, Result
 from tiderec.cli.main import cli
 
 HEADER = "uid,sku,time,action\n"
+MAPS = ("--map", "user_id=uid", "--map", "item_id=sku", "--map", "ts=time")
+TYPE = ("--map", "event_type=action")
 
 
 def invoke(*args: str | Path) -> Result:
@@ -39,32 +41,11 @@ def log(tmp_path: Path) -> Path:
 
 
 def test_ingest_clean_stats_round_trip(tmp_path: Path, log: Path) -> None:
-    result = invoke(
-        "ingest",
-        "csv",
-        log,
-        "--out",
-        tmp_path / "raw",
-        "--map",
-        "user_id=uid",
-        "--map",
-        "item_id=sku",
-        "--map",
-        "ts=time",
-        "--map",
-        "event_type=action",
-    )
+    result = invoke("ingest", "csv", log, "--out", tmp_path / "raw", *MAPS, *TYPE)
     assert result.exit_code == 0, result.output
     assert "ingested 64 events (8 users, 9 items)" in result.output
     result = invoke(
-        "clean",
-        tmp_path / "raw",
-        "--out",
-        tmp_path / "clean",
-        "--set",
-        "k_core.min_user=2",
-        "--set",
-        "k_core.min_item=2",
+        "clean", tmp_path / "raw", "-o", tmp_path / "clean", "--set", "k_core.min_user=2", "--set", "k_core.min_item=2"
     )
     assert result.exit_code == 0, result.output
     assert "k-core" in result.output
@@ -77,38 +58,34 @@ def test_ingest_clean_stats_round_trip(tmp_path: Path, log: Path) -> None:
     assert data["cleaning"]["config"]["k_core"]["min_user"] == 2
 
 
+def test_clean_set_accepts_durations_and_saved_configs(tmp_path: Path, log: Path) -> None:
+    invoke("ingest", "csv", log, "--out", tmp_path / "raw", *MAPS, *TYPE)
+    result = invoke(
+        "clean", tmp_path / "raw", "-o", tmp_path / "a", "--set", "sessions.gap=PT1M", "--set", "k_core.min_user=1"
+    )
+    assert result.exit_code == 0, result.output
+    result = invoke("clean", tmp_path / "raw", "-o", tmp_path / "b", "--config", tmp_path / "a" / "clean_config.toml")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a" / "events.parquet").read_bytes() == (tmp_path / "b" / "events.parquet").read_bytes()
+
+
 def test_mapping_file_with_cli_override(tmp_path: Path, log: Path) -> None:
     mapping = tmp_path / "map.toml"
     mapping.write_text(
         '[events]\nuser_id = "uid"\nitem_id = "sku"\nts = "time"\nevent_type = "nope"\n', encoding="utf-8"
     )
     one_line_error(invoke("ingest", "csv", log, "--out", tmp_path / "o", "--mapping", mapping))
-    result = invoke("ingest", "csv", log, "--out", tmp_path / "o", "--mapping", mapping, "--map", "event_type=action")
+    result = invoke("ingest", "csv", log, "--out", tmp_path / "o", "--mapping", mapping, *TYPE)
     assert result.exit_code == 0, result.output
 
 
 def test_bad_row_stops_with_location_or_is_skipped(tmp_path: Path, log: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text(log.read_text(encoding="utf-8") + "u9,i1,not a time,view\n", encoding="utf-8")
-    args = (
-        "ingest",
-        "csv",
-        bad,
-        "--out",
-        tmp_path / "o",
-        "--map",
-        "user_id=uid",
-        "--map",
-        "item_id=sku",
-        "--map",
-        "ts=time",
-        "--map",
-        "event_type=action",
-    )
-    line = one_line_error(invoke(*args))
+    line = one_line_error(invoke("ingest", "csv", bad, "--out", tmp_path / "o", *MAPS, *TYPE))
     assert "bad.csv:66: column 'time' unparsable timestamp" in line
     assert "--skip-bad-rows" in line
-    result = invoke(*args, "--skip-bad-rows")
+    result = invoke("ingest", "csv", bad, "--out", tmp_path / "o", *MAPS, *TYPE, "--skip-bad-rows")
     assert result.exit_code == 0
     assert "unparsable timestamp: 1" in result.output
 
@@ -118,6 +95,7 @@ def test_bad_row_stops_with_location_or_is_skipped(tmp_path: Path, log: Path) ->
     [
         (("ingest", "nosuch", "--out", "x"), "unknown source 'nosuch'"),
         (("ingest", "csv", "--out", "x"), "give the events file PATH"),
+        (("ingest", "online-retail", "--out", "x", "--map", "user_id=u"), "column mappings apply only"),
         (("clean", "missing-folder", "--out", "x"), "no such folder"),
         (("stats", "."), "not a tiderec artefact folder"),
     ],
@@ -132,7 +110,7 @@ def test_missing_column_and_empty_file(tmp_path: Path, log: Path) -> None:
             "ingest",
             "csv",
             log,
-            "--out",
+            "-o",
             tmp_path / "o",
             "--map",
             "user_id=user",
@@ -145,65 +123,23 @@ def test_missing_column_and_empty_file(tmp_path: Path, log: Path) -> None:
     assert "['user'] not found" in line
     empty = tmp_path / "empty.csv"
     empty.write_text("", encoding="utf-8")
-    assert "file is empty" in one_line_error(
-        invoke(
-            "ingest",
-            "csv",
-            empty,
-            "--out",
-            tmp_path / "o",
-            "--map",
-            "user_id=a",
-            "--map",
-            "ts=b",
-            "--event-type",
-            "view",
-        )
-    )
+    line = one_line_error(invoke("ingest", "csv", empty, "-o", tmp_path / "o", *MAPS, "--event-type", "view"))
+    assert "file is empty" in line
 
 
 def test_clean_rejects_unknown_preset_and_config_keys(tmp_path: Path, log: Path) -> None:
-    invoke(
-        "ingest",
-        "csv",
-        log,
-        "--out",
-        tmp_path / "raw",
-        "--map",
-        "user_id=uid",
-        "--map",
-        "item_id=sku",
-        "--map",
-        "ts=time",
-        "--map",
-        "event_type=action",
-    )
-    assert "unknown cleaning preset 'nope'" in one_line_error(
-        invoke("clean", tmp_path / "raw", "--out", tmp_path / "c", "--preset", "nope")
-    )
-    assert "unknown key 'k_core.minimum'" in one_line_error(
-        invoke("clean", tmp_path / "raw", "--out", tmp_path / "c", "--set", "k_core.minimum=2")
-    )
+    invoke("ingest", "csv", log, "--out", tmp_path / "raw", *MAPS, *TYPE)
+    line = one_line_error(invoke("clean", tmp_path / "raw", "--out", tmp_path / "c", "--preset", "nope"))
+    assert "unknown cleaning preset 'nope'" in line
+    line = one_line_error(invoke("clean", tmp_path / "raw", "--out", tmp_path / "c", "--set", "k_core.minimum=2"))
+    assert "unknown key 'k_core.minimum'" in line
     assert not (tmp_path / "c").exists()
 
 
 def test_a_failed_run_leaves_an_existing_output_untouched(tmp_path: Path, log: Path) -> None:
-    args = (
-        "ingest",
-        "csv",
-        log,
-        "--out",
-        tmp_path / "raw",
-        "--map",
-        "user_id=uid",
-        "--map",
-        "item_id=sku",
-        "--map",
-        "ts=time",
-    )
-    assert invoke(*args, "--map", "event_type=action").exit_code == 0
+    assert invoke("ingest", "csv", log, "--out", tmp_path / "raw", *MAPS, *TYPE).exit_code == 0
     before = (tmp_path / "raw" / "events.parquet").read_bytes()
-    one_line_error(invoke(*args))
+    one_line_error(invoke("ingest", "csv", log, "--out", tmp_path / "raw", *MAPS))
     assert (tmp_path / "raw" / "events.parquet").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.csv", "raw"]
 

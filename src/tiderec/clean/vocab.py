@@ -40,7 +40,10 @@ class Vocabulary:
         return left.join(table, on="id", how="left", maintain_order="left")["index"].alias(raw.name)
 
     def decode(self, index: pl.Series) -> pl.Series:
-        """Raw id of each index (null where out of range)."""
+        """Raw id of each index; an index outside 0..len-1 raises DatasetError."""
+        bad = index.filter((index < 0) | (index >= len(self)))
+        if bad.len():
+            raise DatasetError(f"Vocabulary.decode: index {bad[0]} outside 0..{len(self) - 1}")
         return self.ids.gather(index.cast(INDEX_DTYPE)).alias(index.name)
 
     def index_of(self, raw_id: str) -> int | None:

@@ -13,7 +13,7 @@ import polars as pl
 
 from tiderec.clean.vocab import Vocabulary
 from tiderec.errors import DatasetError
-from tiderec.types import EVENT_TYPES, Events
+from tiderec.types import Events
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,3 @@ class Interactions:
             self.user_vocab,
             self.item_vocab,
         )
-
-    def event_type_names(self) -> list[str]:
-        return [EVENT_TYPES[i] for i in self.event_type.tolist()]

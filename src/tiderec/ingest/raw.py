@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -36,13 +36,16 @@ class RawTable:
 
     path: str
     frame: pl.DataFrame
-    lines: np.ndarray  # int64[n_rows]: 1-based source line (or Parquet row) of each kept row
+    lines: np.ndarray  # int64[n_rows]: 1-based record number (CSV/JSONL line, Parquet row) of each kept row
     rows_read: int
     rejects: RejectLog
     notes: tuple[str, ...] = ()
+    physical: Callable[[int], int] | None = None  # record number -> first physical line (multiline CSV)
 
     def line_of(self, index: int) -> int:
-        return int(self.lines[index])
+        """The source line of kept row `index` (where a multiline record starts)."""
+        record = int(self.lines[index])
+        return record if self.physical is None else self.physical(record)
 
     @classmethod
     def from_frame(cls, path: str, frame: pl.DataFrame) -> RawTable:
@@ -205,12 +208,13 @@ def _read_csv(path: Path, columns: Sequence[str], options: ReadOptions) -> RawTa
         BadRow(str(path), number, None, "wrong number of fields", f"{len(names)} fields, found {found}", text)
         for number, found, text in bad
     ]
-    lines = _kept_record_numbers(table.num_rows, dropped, offset)
-    if options.multiline:
-        lines, bad_rows = _to_physical_lines(path, options, lines, bad_rows)
+    physical = _PhysicalLines(path, options) if options.multiline else None
+    if physical is not None:
+        bad_rows = [replace(b, line=physical(b.line)) if b.line is not None else b for b in bad_rows]
     rejects.reject_or_raise(bad_rows, options.skip_bad_rows)
-    frame, lines = _utf8_columns(path, table, lines, rejects, options.skip_bad_rows)
-    return RawTable(str(path), frame, lines, records_total, rejects, tuple(notes))
+    lines = _kept_record_numbers(table.num_rows, dropped, offset)
+    raw = RawTable(str(path), pl.DataFrame(), lines, records_total, rejects, tuple(notes), physical)
+    return _utf8_columns(raw, table, options.skip_bad_rows)
 
 
 def _kept_record_numbers(n_kept: int, dropped: list[int], offset: int) -> np.ndarray:
@@ -222,38 +226,29 @@ def _kept_record_numbers(n_kept: int, dropped: list[int], offset: int) -> np.nda
     return numbers
 
 
-def _to_physical_lines(
-    path: Path, options: ReadOptions, records: np.ndarray, bad: list[BadRow]
-) -> tuple[np.ndarray, list[BadRow]]:
-    """Map record numbers to the physical line each record starts on (quoted values may span lines)."""
-    starts = [0]
-    stream, bar = _open(path, False, "")
-    with io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="") as text:
-        reader = csv.reader(text, delimiter=options.delimiter, quotechar=options.quote_char)
-        previous_end = 0
-        for _ in reader:
-            starts.append(previous_end + 1)
-            previous_end = reader.line_num
-    bar.close()
-    table = np.asarray(starts, dtype=np.int64)
-    fixed = [
-        BadRow(
-            b.path,
-            int(table[b.line]) if b.line is not None and b.line < len(table) else b.line,
-            b.column,
-            b.reason,
-            b.expected,
-            b.value,
-        )
-        for b in bad
-    ]
-    safe = np.clip(records, 0, len(table) - 1)
-    return table[safe], fixed
+class _PhysicalLines:
+    """Record number -> physical line where it starts, scanned once on first use (only errors need it)."""
+
+    def __init__(self, path: Path, options: ReadOptions) -> None:
+        self._path = path
+        self._options = options
+        self._starts: list[int] = []
+
+    def __call__(self, record: int) -> int:
+        if not self._starts:
+            self._starts = [0]
+            stream, bar = _open(self._path, False, "")
+            with io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="") as text:
+                reader = csv.reader(text, delimiter=self._options.delimiter, quotechar=self._options.quote_char)
+                previous_end = 0
+                for _ in reader:
+                    self._starts.append(previous_end + 1)
+                    previous_end = reader.line_num
+            bar.close()
+        return self._starts[record] if 0 <= record < len(self._starts) else record
 
 
-def _utf8_columns(
-    path: Path, table: pa.Table, lines: np.ndarray, rejects: RejectLog, skip: bool
-) -> tuple[pl.DataFrame, np.ndarray]:
+def _utf8_columns(raw: RawTable, table: pa.Table, skip: bool) -> RawTable:
     """Binary columns -> UTF-8 string columns; rows holding invalid UTF-8 are rejected (or stop the read)."""
     keep = np.ones(table.num_rows, dtype=bool)
     bad_rows: list[BadRow] = []
@@ -272,15 +267,15 @@ def _utf8_columns(
             except UnicodeDecodeError:
                 keep[i] = False
                 shown = value.decode("utf-8", errors="replace")
-                bad_rows.append(BadRow(str(path), int(lines[i]), name, "invalid UTF-8", "UTF-8 text", shown))
-    rejects.reject_or_raise(bad_rows, skip)
+                bad_rows.append(BadRow(raw.path, raw.line_of(i), name, "invalid UTF-8", "UTF-8 text", shown))
+    raw.rejects.reject_or_raise(bad_rows, skip)
+    lines = raw.lines
     if not keep.all():
         table = table.filter(pa.array(keep))
         lines = lines[keep]
-    strings = pa.table({n: table.column(n).cast(pa.string()) for n in table.column_names})
-    frame = pl.from_arrow(strings)
+    frame = pl.from_arrow(pa.table({n: table.column(n).cast(pa.string()) for n in table.column_names}))
     assert isinstance(frame, pl.DataFrame)
-    return frame, lines
+    return replace(raw, frame=frame, lines=lines)
 
 
 def _read_parquet(path: Path, columns: Sequence[str]) -> RawTable:
