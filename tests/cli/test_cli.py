@@ -149,3 +149,25 @@ def test_datasets_lists_adapters_and_presets() -> None:
     assert result.exit_code == 0
     assert "online-retail-5core" in result.output
     assert "cleaning presets:" in result.output
+
+
+@pytest.mark.slow
+def test_encode_is_incremental_and_find_searches_the_store(tmp_path: Path, log: Path) -> None:
+    items = tmp_path / "items.csv"
+    names = ["camping tent for two", "trail running shoes", "red cotton dress", "coffee mug", "phone case"]
+    names += [f"gift item number {k}" for k in range(4)]
+    items.write_text("sku,name\n" + "\n".join(f"i{k},{n}" for k, n in enumerate(names)) + "\n", encoding="utf-8")
+    args = ("ingest", "csv", log, "-o", tmp_path / "raw", *MAPS, *TYPE, "--items", items, "--item-map", "item_id=sku")
+    assert invoke(*args, "--item-map", "title=name").exit_code == 0
+    result = invoke("encode", tmp_path / "raw", "--encoder", "use", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert "encoded 9 of 9 items with use" in result.output
+    assert (tmp_path / "vectors" / "vectors.npy").is_file()
+    again = invoke("encode", tmp_path / "raw", "--encoder", "use", "--threads", "1")
+    assert "encoded 0 of 9 items" in again.output
+    assert "reused 9" in again.output
+    found = invoke("find", "帐篷", "--vectors", tmp_path / "vectors", "-k", "2")
+    assert found.exit_code == 0, found.output
+    assert "camping tent for two" in found.output.splitlines()[0]
+    line = one_line_error(invoke("encode", tmp_path / "raw", "--encoder", "bert"))
+    assert "valid encoders" in line
