@@ -115,3 +115,21 @@ def test_store_rejects_mismatched_shapes(tmp_path: Path) -> None:
         type(store)(store.item_ids, store.vectors[:2], store.text_hashes, store.texts, store.space, store.template)
     with pytest.raises(DatasetError, match="not a tiderec artefact"):
         read_vectors(tmp_path)
+
+
+def test_a_catalogue_without_any_text_is_a_clear_error() -> None:
+    frame = pl.DataFrame({"item_id": ["a", "b"], "attributes": [["1", "2"], ["3"]]})
+    with pytest.raises(DatasetError, match=r"none of the 2 items has text .* add 'attributes'"):
+        encode_items(Items.from_frame(frame), HashEncoder(), progress=False)
+    store, _ = encode_items(
+        Items.from_frame(frame), HashEncoder(), ItemTextTemplate(fields=("attributes",)), progress=False
+    )
+    assert store.texts.to_list() == ["1, 2", "3"]
+
+
+def test_unknown_template_field_lists_the_valid_ones() -> None:
+    from tiderec import config as configs
+    from tiderec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"fields\.0: Input should be 'title', 'category'"):
+        configs.from_dict(ItemTextTemplate, {"fields": ["name"]})

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import polars as pl
 
 from tiderec.config import to_dict
+from tiderec.errors import DatasetError
 from tiderec.text.encoders.base import TextEncoder
 from tiderec.text.store import ItemVectors, VectorSpace
-from tiderec.text.template import ItemTextTemplate, render, text_hashes
+from tiderec.text.template import Field, ItemTextTemplate, render, text_hashes
 from tiderec.types import Items
 
 
@@ -57,6 +58,11 @@ def encode_items(
     tpl = template or ItemTextTemplate()
     space = space_of(encoder, tpl)
     rendered = render(items, tpl)
+    if len(items) and rendered.empty == len(items):
+        raise DatasetError(
+            f"none of the {len(items):,} items has text in the template fields {list(tpl.fields)}; "
+            f"valid fields: {list(get_args(Field))} (e.g. add 'attributes' for attribute-only catalogues)"
+        )
     hashes = text_hashes(rendered.texts)
     ids = items.frame["item_id"]
     n = ids.len()
