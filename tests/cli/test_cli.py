@@ -171,3 +171,52 @@ def test_encode_is_incremental_and_find_searches_the_store(tmp_path: Path, log: 
     assert "camping tent for two" in found.output.splitlines()[0]
     line = one_line_error(invoke("encode", tmp_path / "raw", "--encoder", "bert"))
     assert "valid encoders" in line
+
+
+@pytest.mark.slow
+def test_train_evaluate_recommend(tmp_path: Path) -> None:
+    from tiderec.clean.config import CleanConfig, KCore, Repeats
+    from tiderec.clean.pipeline import clean
+    from tiderec.clean.store import write_cleaned
+    from tiderec.testing.worlds import cyclic_world
+
+    write_cleaned(
+        clean(cyclic_world(), config=CleanConfig(k_core=KCore(1, 1), repeats=Repeats(action="keep"))),
+        tmp_path / "cleaned",
+    )
+    fast = (
+        "--set",
+        "train.epochs=3",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "train.max_len=8",
+        "--set",
+        "train.threads=2",
+    )
+    result = invoke(
+        "train", tmp_path / "cleaned", "--model", "sasrec", "-o", tmp_path / "model", *fast, "--set", "model.dim=16"
+    )
+    assert result.exit_code == 0, result.output
+    assert "test (A) sasrec" in result.output
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+    result = invoke("evaluate", tmp_path / "cleaned", "--models", "pop,markov,sasrec", "-o", tmp_path / "eval", *fast)
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "eval" / "results.md").read_text(encoding="utf-8")
+    assert "(A) seen items kept" in table
+    assert "(B) seen items removed" in table
+    assert "| markov |" in table
+    history = tmp_path / "h.jsonl"
+    history.write_text(json.dumps({"user_id": "x", "history": [{"item_id": "i1", "ts": 1}]}) + "\n", encoding="utf-8")
+    result = invoke(
+        "recommend", "--model", tmp_path / "model", "--input", history, "-k", "3", "--output", tmp_path / "r.jsonl"
+    )
+    assert result.exit_code == 0, result.output
+    assert len(json.loads((tmp_path / "r.jsonl").read_text(encoding="utf-8"))["items"]) == 3
+    assert "valid models" in one_line_error(
+        invoke("train", tmp_path / "cleaned", "--model", "bert", "-o", tmp_path / "m2")
+    )
+    line = one_line_error(invoke("train", tmp_path / "cleaned", "-o", tmp_path / "m3", "--set", "train.epoch=1"))
+    assert "unknown key 'epoch'" in line
+    line = one_line_error(invoke("train", tmp_path / "cleaned", "--model", "pop", "-o", tmp_path / "m4"))
+    assert "classic baseline" in line

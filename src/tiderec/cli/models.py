@@ -1,0 +1,163 @@
+"""Commands of the model stages: train one model, evaluate several side by side, recommend in batch."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tiderec import config as configs
+from tiderec.artefacts import write_json
+from tiderec.cli.common import pairs, toml_value
+from tiderec.data.splits import TemporalConfig
+from tiderec.errors import ConfigError
+from tiderec.evaluation.runner import ModelResult, ModelSpec, markdown, run, score_test
+from tiderec.ranking.batch import recommend_file
+from tiderec.train.config import TrainConfig
+from tiderec.train.experiment import Prepared, prepare, save_trained, train_model
+from tiderec.train.registry import MODEL_NAMES, NEURAL_CONFIGS, check_name, load_model, model_config
+
+_protocol = click.option("--protocol", type=click.Choice(["loo", "temporal"]), default="loo", show_default=True)
+_vectors = click.option(
+    "--vectors", type=click.Path(path_type=Path), help="Vector store [default: FOLDER/../vectors when present]."
+)
+_config = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), help="TOML/JSON with [train], [model]."
+)
+_set = click.option("--set", "overrides", multiple=True, help="e.g. train.epochs=30, model.dim=128 (TOML values).")
+
+
+def _settings(config_path: Path | None, overrides: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """{'train': {...}, 'model': {...}, 'temporal': {...}} from a file and --set train.x=... overrides."""
+    data = configs.read_mapping(config_path) if config_path else {}
+    out: dict[str, dict[str, Any]] = {k: dict(data.get(k, {})) for k in ("train", "model", "temporal")}
+    unknown = set(data) - set(out)
+    if unknown:
+        raise ConfigError(f"{config_path}: unknown table(s) {sorted(unknown)}; valid: {sorted(out)}")
+    for key, value in pairs(overrides, "--set").items():
+        section, _, name = key.partition(".")
+        if section not in out or not name:
+            raise ConfigError(f"--set {key}: expected train.<key>, model.<key> or temporal.<key>")
+        out[section][name] = toml_value(value)
+    return out
+
+
+def _prepare(folder: Path, vectors: Path | None, protocol: str, settings: dict[str, dict[str, Any]]) -> Prepared:
+    temporal = configs.from_dict(TemporalConfig, settings["temporal"], "temporal split")
+    prepared = prepare(folder, vectors, "temporal" if protocol == "temporal" else "loo", temporal)
+    info = dict(prepared.split.info)
+    click.echo(
+        f"{prepared.source}: {len(prepared.inter):,} interactions, {prepared.inter.n_users:,} users, "
+        f"{prepared.inter.n_items:,} items; {prepared.split.protocol} split {info}"
+    )
+    if prepared.inputs.vectors is not None:
+        click.echo(f"item text vectors: {prepared.inputs.text_space} (coverage {prepared.inputs.text_coverage:.0%})")
+    return prepared
+
+
+def _echo_result(result: ModelResult) -> None:
+    for scoring, metrics in result.test.items():
+        shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("hr@10", "ndcg@10", "mrr@10") if k in metrics)
+        click.echo(f"  test ({scoring}) {result.label}: {shown}")
+
+
+@click.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--model", "model_name", default="tiderec", show_default=True, help=f"One of {', '.join(MODEL_NAMES)}.")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Model folder to write.")
+@_protocol
+@_vectors
+@_config
+@_set
+def train(
+    folder: Path,
+    model_name: str,
+    out: Path,
+    protocol: str,
+    vectors: Path | None,
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+) -> None:
+    """Train a neural model on a cleaned FOLDER (early stopping on validation), test it once, save it."""
+    check_name(model_name)
+    if model_name not in NEURAL_CONFIGS:
+        raise ConfigError(f"{model_name} is a classic baseline: use `tiderec evaluate` to compare it")
+    settings = _settings(config_path, overrides)
+    train_config = configs.from_dict(TrainConfig, settings["train"], "train config")
+    model_config(model_name, settings["model"])
+    prepared = _prepare(folder, vectors, protocol, settings)
+    trained = train_model(prepared, model_name, train_config, settings["model"])
+    result = score_test(prepared, trained, train_config.max_len)
+    save_trained(out, prepared, trained, train_config, {"test": result.test, "cold": result.cold})
+    click.echo(
+        f"trained {model_name}: best epoch {trained.result.best_epoch if trained.result else '-'}, "
+        f"{trained.result.seconds_per_epoch if trained.result else 0:.1f} s/epoch -> {out}"
+    )
+    _echo_result(result)
+
+
+@click.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--models", default=",".join(MODEL_NAMES), show_default=True, help="Comma-separated model names.")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Folder for results.{md,json}.")
+@_protocol
+@_vectors
+@_config
+@_set
+def evaluate(
+    folder: Path,
+    models: str,
+    out: Path,
+    protocol: str,
+    vectors: Path | None,
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+) -> None:
+    """Train/fit and test several models side by side on one split; write a Markdown + JSON table."""
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    for name in names:
+        check_name(name)
+    settings = _settings(config_path, overrides)
+    train_config = configs.from_dict(TrainConfig, settings["train"], "train config")
+    prepared = _prepare(folder, vectors, protocol, settings)
+    specs = [ModelSpec(n, settings["model"] if n == "tiderec" else {}) for n in names]
+    results = run(prepared, specs, train_config)
+    meta = {
+        "title": f"Evaluation on {prepared.source}",
+        "command": "tiderec " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["evaluate"] else "tiderec evaluate",
+        "dataset": prepared.source,
+        "protocol": prepared.split.protocol,
+        "split": dict(prepared.split.info),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "train_config": configs.to_dict(train_config),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "results.json", {**meta, "results": [r.to_dict() for r in results]})
+    (out / "results.md").write_text(markdown(results, meta), encoding="utf-8")
+    for result in results:
+        _echo_result(result)
+    click.echo(f"results -> {out / 'results.md'}")
+
+
+@click.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path), help="A trained model folder.")
+@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path), help="histories.jsonl")
+@click.option("--output", "output_path", type=click.Path(path_type=Path), help="recs.jsonl [default: stdout].")
+@click.option("-k", "--k", "k", type=int, default=10, show_default=True)
+@click.option("--exclude-seen", is_flag=True, help="Leave items already in the history out of the results.")
+@click.option("--skip-bad-rows", is_flag=True, help="Count and skip malformed lines instead of stopping.")
+def recommend(
+    model_dir: Path, input_path: Path, output_path: Path | None, k: int, exclude_seen: bool, skip_bad_rows: bool
+) -> None:
+    """Top-k items for each history in a JSON Lines file ({"user_id", "history": [{"item_id", "ts", ...}]})."""
+    saved = load_model(model_dir)
+    if output_path is None:
+        report = recommend_file(saved, input_path, sys.stdout, k, exclude_seen, skip_bad=skip_bad_rows)
+    else:
+        with output_path.open("w", encoding="utf-8") as handle:
+            report = recommend_file(saved, input_path, handle, k, exclude_seen, skip_bad=skip_bad_rows)
+    click.echo(json.dumps(report.to_dict()), err=True)

@@ -1,0 +1,126 @@
+"""Padded sequence arrays for sequential models: training windows and prediction histories.
+
+Sequences are left-padded to `max_len` (the newest event sits at the last position). Item ids are shifted
+by one so that 0 means padding; event types likewise; time gaps are log-bucketed (see `gap_bucket`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tiderec.data.interactions import Interactions
+from tiderec.data.splits import Targets
+
+PAD = 0
+IGNORE = -100
+GAP_FIRST = 1
+"""Gap bucket of a user's first event (no previous event)."""
+GAP_SAME = 2
+"""Gap bucket of an event at the same instant as the previous one (e.g. the rest of a basket)."""
+GAP_BUCKETS = 32
+"""Number of gap ids, padding included: 0 pad, 1 first, 2 same instant, 3.. = 3 + floor(log2(seconds))."""
+
+
+def gap_bucket(gap_us: np.ndarray) -> np.ndarray:
+    """Bucket ids for gaps in microseconds (int64); negative gaps count as 'same instant'."""
+    seconds = np.maximum(gap_us, 0) / 1_000_000
+    buckets = np.where(seconds < 1.0, GAP_SAME, 3 + np.floor(np.log2(np.maximum(seconds, 1.0))).astype(np.int64))
+    return np.minimum(buckets, GAP_BUCKETS - 1).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SequenceArrays:
+    """A batch of left-padded sequences, all int64[B, T].
+
+    items: item index + 1 (0 = pad); event_types: type index + 1; gaps: gap bucket of each event since the
+    previous one; next_gaps: bucket of the time from each event to the next one (for the last position: to
+    the prediction moment); targets: the next item index at each position (IGNORE where none).
+    """
+
+    items: np.ndarray
+    event_types: np.ndarray
+    gaps: np.ndarray
+    next_gaps: np.ndarray
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.items.shape[0])
+
+    def take(self, rows: np.ndarray) -> SequenceArrays:
+        return SequenceArrays(
+            self.items[rows], self.event_types[rows], self.gaps[rows], self.next_gaps[rows], self.targets[rows]
+        )
+
+
+def _gaps(ts: np.ndarray) -> np.ndarray:
+    gaps = np.empty(ts.shape[0], dtype=np.int64)
+    if ts.shape[0]:
+        gaps[0] = GAP_FIRST
+        gaps[1:] = gap_bucket(np.diff(ts))
+    return gaps
+
+
+def training_windows(inter: Interactions, max_len: int) -> SequenceArrays:
+    """Every user's events as windows of max_len + 1 (the last window ends at the newest event; earlier ones
+    tile the rest), inputs = events 0..L-1, targets = events 1..L. Users with one event give nothing."""
+    rows: list[tuple[int, int]] = []
+    for user in range(inter.n_users):
+        start, end = int(inter.offsets[user]), int(inter.offsets[user + 1])
+        stop = end
+        while stop - start >= 2:
+            first = max(start, stop - max_len - 1)
+            rows.append((first, stop))
+            stop = first + 1
+    n = len(rows)
+    out = SequenceArrays(
+        items=np.zeros((n, max_len), dtype=np.int64),
+        event_types=np.zeros((n, max_len), dtype=np.int64),
+        gaps=np.zeros((n, max_len), dtype=np.int64),
+        next_gaps=np.zeros((n, max_len), dtype=np.int64),
+        targets=np.full((n, max_len), IGNORE, dtype=np.int64),
+    )
+    gaps_all = np.empty(len(inter), dtype=np.int64)
+    for user in range(inter.n_users):
+        a, b = int(inter.offsets[user]), int(inter.offsets[user + 1])
+        gaps_all[a:b] = _gaps(inter.ts[a:b])
+    for k, (first, stop) in enumerate(rows):
+        length = stop - first - 1
+        inputs = slice(first, stop - 1)
+        outputs = slice(first + 1, stop)
+        out.items[k, -length:] = inter.item[inputs] + 1
+        out.event_types[k, -length:] = inter.event_type[inputs].astype(np.int64) + 1
+        out.gaps[k, -length:] = gaps_all[inputs]
+        out.next_gaps[k, -length:] = gap_bucket(inter.ts[outputs] - inter.ts[inputs])
+        out.targets[k, -length:] = inter.item[outputs]
+    return out
+
+
+def history_arrays(inter: Interactions, targets: Targets, max_len: int) -> SequenceArrays:
+    """The model input for each target: the last max_len events of its history (strictly earlier events),
+    with the gap from the last one to the target's time; `targets` holds the target item at the last slot."""
+    n = len(targets)
+    out = SequenceArrays(
+        items=np.zeros((n, max_len), dtype=np.int64),
+        event_types=np.zeros((n, max_len), dtype=np.int64),
+        gaps=np.zeros((n, max_len), dtype=np.int64),
+        next_gaps=np.zeros((n, max_len), dtype=np.int64),
+        targets=np.full((n, max_len), IGNORE, dtype=np.int64),
+    )
+    for k in range(n):
+        start = int(inter.offsets[targets.user[k]])
+        end = start + int(targets.history_len[k])
+        first = max(start, end - max_len)
+        length = end - first
+        if length == 0:
+            continue
+        ts = inter.ts[start:end]
+        gaps = _gaps(ts)[-length:]
+        out.items[k, -length:] = inter.item[first:end] + 1
+        out.event_types[k, -length:] = inter.event_type[first:end].astype(np.int64) + 1
+        out.gaps[k, -length:] = gaps
+        following = np.append(inter.ts[first + 1 : end], targets.ts[k])
+        out.next_gaps[k, -length:] = gap_bucket(following - inter.ts[first:end])
+        out.targets[k, -1] = targets.item[k]
+    return out

@@ -1,0 +1,1 @@
+"""Evaluation: models side by side on one split, both scorings, reports."""

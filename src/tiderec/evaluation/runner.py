@@ -1,0 +1,115 @@
+"""Run several models on the same split and hardware, test once each, and tabulate the results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tiderec.data.splits import Targets
+from tiderec.train.config import TrainConfig
+from tiderec.train.experiment import Prepared, Trained, train_model
+from tiderec.train.validate import SCORINGS, evaluate_targets
+
+COLD_BELOW = 5
+"""Test targets whose item has fewer training interactions than this form the 'cold items' slice."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of a side-by-side run: registry name, settings, and the label it is reported under."""
+
+    name: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+
+@dataclass
+class ModelResult:
+    label: str
+    model: str
+    test: dict[str, dict[str, float]]
+    cold: dict[str, dict[str, float]]
+    best_epoch: int | None
+    epochs_run: int | None
+    seconds_per_epoch: float | None
+    seconds: float
+    settings: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def cold_targets(prepared: Prepared, below: int = COLD_BELOW) -> Targets:
+    """Test targets whose item has fewer than `below` training interactions."""
+    counts = np.bincount(prepared.split.train.item, minlength=prepared.inter.n_items)
+    test = prepared.split.test
+    keep = counts[test.item] < below
+    return Targets(test.user[keep], test.item[keep], test.ts[keep], test.row[keep], test.history_len[keep])
+
+
+def score_test(prepared: Prepared, trained: Trained, max_len: int, progress: bool = True) -> ModelResult:
+    """Score the test targets once (both scorings), overall and on cold items."""
+    test = evaluate_targets(trained.scorer, prepared.inter, prepared.split.test, max_len, ("A", "B"), progress=progress)
+    cold = cold_targets(prepared)
+    cold_metrics = evaluate_targets(trained.scorer, prepared.inter, cold, max_len, ("A", "B")) if len(cold) else {}
+    r = trained.result
+    return ModelResult(
+        label=trained.name,
+        model=trained.model_name,
+        test=test,
+        cold=cold_metrics,
+        best_epoch=None if r is None else r.best_epoch,
+        epochs_run=None if r is None else r.epochs_run,
+        seconds_per_epoch=None if r is None else r.seconds_per_epoch,
+        seconds=round(trained.seconds, 1),
+        settings=trained.model_config,
+    )
+
+
+def run(
+    prepared: Prepared, specs: Sequence[ModelSpec], train_config: TrainConfig, progress: bool = True
+) -> list[ModelResult]:
+    """Train/fit and test every model in turn on the same split."""
+    results = []
+    for spec in specs:
+        trained = train_model(prepared, spec.name, train_config, spec.settings, spec.title, progress)
+        results.append(score_test(prepared, trained, train_config.max_len, progress))
+    return results
+
+
+METRIC_COLUMNS = ("hr@5", "ndcg@5", "hr@10", "ndcg@10", "hr@20", "ndcg@20", "mrr@10", "coverage@10")
+
+
+def markdown(results: Sequence[ModelResult], meta: dict[str, Any]) -> str:
+    """One table per scoring (and the cold-item slice), models as rows."""
+    lines = [f"# {meta.get('title', 'Evaluation')}", ""]
+    for key in ("command", "dataset", "protocol", "split", "device", "date"):
+        if key in meta:
+            lines.append(f"- {key}: {meta[key]}")
+    lines.append("")
+    for scoring, meaning in SCORINGS.items():
+        for slice_name, pick in (
+            ("all test targets", "test"),
+            (f"test items with < {COLD_BELOW} training interactions", "cold"),
+        ):
+            rows = [(r, getattr(r, pick).get(scoring)) for r in results if getattr(r, pick).get(scoring)]
+            if not rows:
+                continue
+            n = int(rows[0][1]["targets"])
+            lines += [f"## ({scoring}) {meaning}: {slice_name} ({n:,})", ""]
+            lines.append("| model | " + " | ".join(METRIC_COLUMNS) + " | best epoch | s/epoch |")
+            lines.append("|---|" + "---:|" * (len(METRIC_COLUMNS) + 2))
+            for r, m in rows:
+                cells = " | ".join(f"{m.get(c, float('nan')):.4f}" for c in METRIC_COLUMNS)
+                epoch = "" if r.best_epoch is None else str(r.best_epoch)
+                speed = "" if r.seconds_per_epoch is None else f"{r.seconds_per_epoch:.1f}"
+                lines.append(f"| {r.label} | {cells} | {epoch} | {speed} |")
+            lines.append("")
+    return "\n".join(lines)

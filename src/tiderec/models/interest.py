@@ -1,0 +1,135 @@
+"""The tiderec interest model: a causal transformer over a user's events whose item representation joins an
+id embedding, a learned adapter over the item's language-model vector and attribute embeddings; event types,
+time gaps and positions are embedded too. The state at each position is the user's interest at that moment.
+
+Scores add a repeat term: for items already in the prefix, each earlier occurrence adds
+alpha + beta * decay^age, with (alpha, beta) read from the state, so the model learns when a shopper re-buys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from tiderec.config import STRICT
+from tiderec.data.sequences import GAP_BUCKETS
+from tiderec.models.base import SequenceModel
+from tiderec.models.layers import CausalTransformer, init_weights, positions
+from tiderec.types import EVENT_TYPES
+
+
+@dataclass(frozen=True)
+class InterestConfig:
+    """Settings of the interest model; the use_* switches exist for ablations and for text-only cold start."""
+
+    __pydantic_config__ = STRICT
+
+    dim: int = 64
+    layers: int = 2
+    heads: int = 2
+    inner: int = 256
+    dropout: float = 0.5
+    attn_dropout: float = 0.5
+    use_ids: bool = True
+    use_text: bool = True
+    use_attributes: bool = True
+    use_event_types: bool = True
+    use_time: bool = True
+    use_repeat: bool = True
+    repeat_decay: float = 0.8
+
+
+class InterestModel(SequenceModel):
+    """item_vectors: float[N, d_text] language-model vectors (zero rows = no text) or None;
+    item_attributes: int64[N, A] attribute ids + 1 (0 = pad) or None."""
+
+    def __init__(
+        self,
+        n_items: int,
+        max_len: int,
+        config: InterestConfig,
+        item_vectors: torch.Tensor | None = None,
+        item_attributes: torch.Tensor | None = None,
+        n_attributes: int = 0,
+    ) -> None:
+        super().__init__()
+        cfg = config
+        self.n_items = n_items
+        self.config = cfg
+        d = cfg.dim
+        self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0) if cfg.use_ids else None
+        self.text_adapter: nn.Module | None = None
+        if cfg.use_text and item_vectors is not None:
+            padded = torch.cat([torch.zeros(1, item_vectors.shape[1]), item_vectors.float()])
+            self.register_buffer("item_vectors", padded)
+            self.text_adapter = nn.Sequential(
+                nn.Linear(item_vectors.shape[1], 2 * d), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(2 * d, d)
+            )
+        self.attr_emb: nn.Embedding | None = None
+        if cfg.use_attributes and item_attributes is not None and n_attributes > 0:
+            padded_attrs = torch.cat([torch.zeros(1, item_attributes.shape[1], dtype=torch.long), item_attributes])
+            self.register_buffer("item_attributes", padded_attrs)
+            self.attr_emb = nn.Embedding(n_attributes + 1, d, padding_idx=0)
+        if self.item_emb is None and self.text_adapter is None and self.attr_emb is None:
+            raise ValueError("InterestModel needs ids, text vectors or attributes to represent items")
+        self.item_norm = nn.LayerNorm(d)
+        self.type_emb = nn.Embedding(len(EVENT_TYPES) + 1, d, padding_idx=0) if cfg.use_event_types else None
+        self.gap_emb = nn.Embedding(GAP_BUCKETS, d, padding_idx=0) if cfg.use_time else None
+        self.next_gap_emb = nn.Embedding(GAP_BUCKETS, d, padding_idx=0) if cfg.use_time else None
+        self.pos_emb = nn.Embedding(max_len, d)
+        self.input_norm = nn.LayerNorm(d)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.encoder = CausalTransformer(d, cfg.layers, cfg.heads, cfg.inner, cfg.dropout, cfg.attn_dropout)
+        self.repeat_head = nn.Linear(d, 2) if cfg.use_repeat else None
+        init_weights(self)
+
+    def represent(self, ids: torch.Tensor) -> torch.Tensor:
+        """float[..., D] representation of item ids + 1 (0 = pad gives an arbitrary row; mask it)."""
+        parts = []
+        if self.item_emb is not None:
+            parts.append(self.item_emb(ids))
+        if self.text_adapter is not None:
+            vectors: torch.Tensor = self.get_buffer("item_vectors")
+            parts.append(self.text_adapter(vectors[ids]))
+        if self.attr_emb is not None:
+            attrs = self.get_buffer("item_attributes")[ids]  # [..., A]
+            summed = self.attr_emb(attrs).sum(dim=-2)
+            parts.append(summed / (attrs > 0).sum(dim=-1, keepdim=True).clamp(min=1))
+        out: torch.Tensor = self.item_norm(torch.stack(parts).sum(dim=0))
+        return out
+
+    def forward(
+        self, items: torch.Tensor, event_types: torch.Tensor, gaps: torch.Tensor, next_gaps: torch.Tensor
+    ) -> torch.Tensor:
+        valid = items > 0  # [B, T]
+        x = self.represent(items) + self.pos_emb(positions(valid))  # [B, T, D]
+        if self.type_emb is not None:
+            x = x + self.type_emb(event_types)
+        if self.gap_emb is not None:
+            x = x + self.gap_emb(gaps)
+        x = self.drop(self.input_norm(x)) * valid[..., None]
+        states: torch.Tensor = self.encoder(x, valid)  # [B, T, D]
+        if self.next_gap_emb is not None:
+            states = states + self.next_gap_emb(next_gaps)
+        return states
+
+    def item_table(self) -> torch.Tensor:
+        ids = torch.arange(1, self.n_items + 1, device=self.pos_emb.weight.device)
+        return self.represent(ids)
+
+    def scores(self, states: torch.Tensor, items: torch.Tensor, select: torch.Tensor) -> torch.Tensor:
+        picked = states[select]  # [P, D]
+        scores = picked @ self.item_table().T  # [P, N]
+        if self.repeat_head is None:
+            return scores
+        rows, cols = select.nonzero(as_tuple=True)  # P positions
+        history = items[rows]  # [P, T] ids + 1
+        t = torch.arange(items.shape[1], device=items.device)
+        in_prefix = (t[None, :] <= cols[:, None]) & (history > 0)  # [P, T]
+        age = (cols[:, None] - t[None, :]).clamp(min=0).float()
+        weights = self.repeat_head(picked)  # [P, 2]
+        contrib = weights[:, :1] + weights[:, 1:] * self.config.repeat_decay**age  # [P, T]
+        contrib = torch.where(in_prefix, contrib, torch.zeros_like(contrib))
+        return scores.scatter_add(1, (history - 1).clamp(min=0), contrib)

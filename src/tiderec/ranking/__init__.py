@@ -1,0 +1,1 @@
+"""Ranking: scores from a trained model -> ranked item lists."""

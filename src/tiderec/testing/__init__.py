@@ -1,0 +1,1 @@
+"""Shipped test helpers: small synthetic worlds and conformance checks every model must pass."""

@@ -1,0 +1,34 @@
+"""Training settings (one frozen config; the model's own settings live with the model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from tiderec.config import STRICT
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Full-softmax cross-entropy by default ('sampled': softmax over the targets plus `negatives` items drawn
+    by popularity^0.75, with log-q correction). Early stopping on the validation metric under one scoring."""
+
+    __pydantic_config__ = STRICT
+
+    epochs: int = 200
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 100
+    patience: int = 10
+    max_len: int = 50
+    seed: int = 2024
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = None
+    loss: Literal["ce", "sampled"] = "ce"
+    negatives: int = 2048
+    valid_metric: str = "ndcg@10"
+    valid_scoring: Literal["A", "B"] = "A"
+    eval_batch_size: int = 512
+    max_minutes: float | None = None
+    bucket_by_length: bool = False

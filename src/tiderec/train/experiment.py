@@ -1,0 +1,124 @@
+"""From a cleaned folder to trained scorers: load, split, align item inputs, train or fit a named model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from tiderec.clean.pipeline import CleanResult
+from tiderec.clean.store import read_cleaned
+from tiderec.config import to_dict
+from tiderec.data.interactions import Interactions
+from tiderec.data.splits import Split, TemporalConfig, leave_one_out, temporal_split
+from tiderec.errors import DatasetError
+from tiderec.models.base import SequenceModel
+from tiderec.models.scorer import Scorer, TorchScorer
+from tiderec.text.store import read_vectors
+from tiderec.train.checkpoint import save_model
+from tiderec.train.config import TrainConfig
+from tiderec.train.inputs import ItemInputs, item_inputs
+from tiderec.train.loop import TrainResult, fit, resolve_device
+from tiderec.train.registry import CLASSIC, build_model, check_name, model_config
+from tiderec.types import EVENT_TYPES
+
+Protocol = Literal["loo", "temporal"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a model needs from one dataset: cleaned data, interactions, the split, item inputs."""
+
+    cleaned: CleanResult
+    inter: Interactions
+    split: Split
+    inputs: ItemInputs
+    source: str
+
+
+def prepare(
+    folder: Path,
+    vectors: Path | None = None,
+    protocol: Protocol = "loo",
+    temporal: TemporalConfig | None = None,
+) -> Prepared:
+    """Load a cleaned folder (and a vector store, if given or found beside it as ../vectors) and split it."""
+    cleaned = read_cleaned(folder)
+    inter = Interactions.from_events(cleaned.events, cleaned.user_vocab, cleaned.item_vocab)
+    if len(inter) == 0:
+        raise DatasetError(f"{folder}: no interactions to train on")
+    split = leave_one_out(inter) if protocol == "loo" else temporal_split(inter, temporal)
+    store_dir = vectors if vectors is not None else folder.parent / "vectors"
+    if vectors is not None and not (store_dir / "manifest.json").is_file():
+        raise DatasetError(f"{store_dir}: no vector store (run `tiderec encode` first)")
+    store = read_vectors(store_dir) if (store_dir / "manifest.json").is_file() else None
+    inputs = item_inputs(cleaned.item_vocab, cleaned.items, store)
+    return Prepared(cleaned, inter, split, inputs, cleaned.events.meta.get("source", str(folder)))
+
+
+@dataclass
+class Trained:
+    """A ready scorer, with the neural model and its training record when there is one."""
+
+    name: str
+    model_name: str
+    scorer: Scorer
+    model: SequenceModel | None
+    result: TrainResult | None
+    model_config: dict[str, Any]
+    seconds: float
+
+
+def train_model(
+    prepared: Prepared,
+    name: str,
+    train_config: TrainConfig,
+    settings: dict[str, Any] | None = None,
+    label: str | None = None,
+    progress: bool = True,
+) -> Trained:
+    """Fit a classic baseline, or build and train a neural model with early stopping on validation."""
+    check_name(name)
+    start = time.perf_counter()
+    split = prepared.split
+    if name in CLASSIC:
+        scorer = CLASSIC[name](split.train)
+        return Trained(label or name, name, scorer, None, None, {}, time.perf_counter() - start)
+    cfg = model_config(name, settings)
+    model = build_model(name, prepared.inter.n_items, train_config.max_len, cfg, prepared.inputs)
+    result = fit(model, split.train, prepared.inter, split.valid, train_config, name=label or name, progress=progress)
+    device = resolve_device(train_config.device)
+    scorer = TorchScorer(label or name, model, device)
+    return Trained(label or name, name, scorer, model, result, to_dict(cfg), time.perf_counter() - start)
+
+
+def save_trained(
+    out: Path, prepared: Prepared, trained: Trained, train_config: TrainConfig, metrics: dict[str, Any]
+) -> None:
+    """Write a trained neural model's folder (weights, configs, vocabulary, metrics, dataset)."""
+    if trained.model is None or trained.result is None:
+        raise DatasetError(f"{trained.name} is a classic baseline: nothing to save")
+    save_model(
+        out,
+        trained.model_name,
+        trained.model,
+        prepared.cleaned.item_vocab,
+        {
+            "model_config": trained.model_config,
+            "train_config": to_dict(train_config),
+            "max_len": train_config.max_len,
+            "n_items": prepared.inter.n_items,
+            "dataset": prepared.source,
+            "protocol": prepared.split.protocol,
+            "text_space": prepared.inputs.text_space,
+            "best_epoch": trained.result.best_epoch,
+            "epochs_run": trained.result.epochs_run,
+            "seconds_per_epoch": trained.result.seconds_per_epoch,
+            "default_event_type": EVENT_TYPES[int(np.bincount(prepared.split.train.event_type).argmax())],
+            "metrics": metrics,
+        },
+        np.bincount(prepared.split.train.item, minlength=prepared.inter.n_items).astype(np.float32),
+    )

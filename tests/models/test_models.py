@@ -1,0 +1,59 @@
+"""Every sequence model passes the shared conformance checks; the interest model's own features work."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tiderec.models.gru4rec import GRU4Rec
+from tiderec.models.interest import InterestConfig, InterestModel
+from tiderec.models.sasrec import SASRec
+from tiderec.testing.conformance import check_sequence_model, sample_inputs
+
+N = 20
+
+
+def interest(**changes: object) -> InterestModel:
+    vectors = torch.randn(N, 16)
+    attrs = torch.randint(0, 4, (N, 3))
+    return InterestModel(N, 16, InterestConfig(dim=16, inner=32, **changes), vectors, attrs, n_attributes=3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        SASRec(N, 16, dim=16, inner=32),
+        GRU4Rec(N, dim=16, hidden=24),
+        interest(),
+        interest(use_ids=False),
+        interest(use_repeat=False, use_time=False, use_event_types=False),
+    ],
+    ids=["sasrec", "gru4rec", "tiderec", "tiderec-text-only", "tiderec-plain"],
+)
+def test_conformance(model: torch.nn.Module) -> None:
+    check_sequence_model(model, N)  # type: ignore[arg-type]
+
+
+def test_repeat_term_raises_items_in_the_history() -> None:
+    model = interest()
+    model.eval()
+    with torch.no_grad():
+        model.repeat_head.weight.zero_()  # type: ignore[union-attr]
+        model.repeat_head.bias.copy_(torch.tensor([5.0, 0.0]))  # type: ignore[union-attr]
+        x = sample_inputs(N)
+        states = model(**x)
+        select = torch.zeros_like(x["items"], dtype=torch.bool)
+        select[:, -1] = True
+        with_repeat = model.scores(states, x["items"], select)
+        plain = states[select] @ model.item_table().T
+    seen = x["items"][0][x["items"][0] > 0] - 1
+    delta = with_repeat[0] - plain[0]
+    assert (delta[seen] >= 5.0 - 1e-4).all()
+    unseen = torch.ones(N, dtype=torch.bool)
+    unseen[seen] = False
+    assert torch.allclose(delta[unseen], torch.zeros(int(unseen.sum())))
+
+
+def test_a_model_needs_some_item_representation() -> None:
+    with pytest.raises(ValueError, match="needs ids, text vectors or attributes"):
+        InterestModel(N, 8, InterestConfig(use_ids=False), None, None)
