@@ -200,8 +200,19 @@ def test_train_evaluate_recommend(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "test (A) sasrec" in result.output
     assert (tmp_path / "model" / "model.safetensors").is_file()
-    result = invoke("evaluate", tmp_path / "cleaned", "--models", "pop,markov,sasrec", "-o", tmp_path / "eval", *fast)
+    result = invoke(
+        "evaluate",
+        tmp_path / "cleaned",
+        "--models",
+        "pop,markov,sasrec",
+        "-o",
+        tmp_path / "eval",
+        *fast,
+        "--save-models",
+        tmp_path / "saved",
+    )
     assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["sasrec"]
     table = (tmp_path / "eval" / "results.md").read_text(encoding="utf-8")
     assert "(A) seen items kept" in table
     assert "(B) seen items removed" in table

@@ -18,20 +18,22 @@ from tiderec.errors import ConfigError
 from tiderec.evaluation.runner import ModelResult, ModelSpec, markdown, run, score_test
 from tiderec.ranking.batch import recommend_file
 from tiderec.train.config import TrainConfig
-from tiderec.train.experiment import Prepared, prepare, save_trained, train_model
+from tiderec.train.experiment import Prepared, Trained, prepare, save_trained, train_model
 from tiderec.train.registry import MODEL_NAMES, NEURAL_CONFIGS, check_name, load_model, model_config
 
-_protocol = click.option("--protocol", type=click.Choice(["loo", "temporal"]), default="loo", show_default=True)
-_vectors = click.option(
+protocol_option = click.option("--protocol", type=click.Choice(["loo", "temporal"]), default="loo", show_default=True)
+vectors_option = click.option(
     "--vectors", type=click.Path(path_type=Path), help="Vector store [default: FOLDER/../vectors when present]."
 )
-_config = click.option(
+config_option = click.option(
     "--config", "config_path", type=click.Path(path_type=Path), help="TOML/JSON with [train], [model]."
 )
-_set = click.option("--set", "overrides", multiple=True, help="e.g. train.epochs=30, model.dim=128 (TOML values).")
+set_option = click.option(
+    "--set", "overrides", multiple=True, help="e.g. train.epochs=30, model.dim=128 (TOML values)."
+)
 
 
-def _settings(config_path: Path | None, overrides: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+def settings_from(config_path: Path | None, overrides: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     """{'train': {...}, 'model': {...}, 'temporal': {...}} from a file and --set train.x=... overrides."""
     data = configs.read_mapping(config_path) if config_path else {}
     out: dict[str, dict[str, Any]] = {k: dict(data.get(k, {})) for k in ("train", "model", "temporal")}
@@ -46,7 +48,7 @@ def _settings(config_path: Path | None, overrides: tuple[str, ...]) -> dict[str,
     return out
 
 
-def _prepare(folder: Path, vectors: Path | None, protocol: str, settings: dict[str, dict[str, Any]]) -> Prepared:
+def prepare_folder(folder: Path, vectors: Path | None, protocol: str, settings: dict[str, dict[str, Any]]) -> Prepared:
     temporal = configs.from_dict(TemporalConfig, settings["temporal"], "temporal split")
     prepared = prepare(folder, vectors, "temporal" if protocol == "temporal" else "loo", temporal)
     info = dict(prepared.split.info)
@@ -69,10 +71,10 @@ def _echo_result(result: ModelResult) -> None:
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("--model", "model_name", default="tiderec", show_default=True, help=f"One of {', '.join(MODEL_NAMES)}.")
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Model folder to write.")
-@_protocol
-@_vectors
-@_config
-@_set
+@protocol_option
+@vectors_option
+@config_option
+@set_option
 def train(
     folder: Path,
     model_name: str,
@@ -86,10 +88,10 @@ def train(
     check_name(model_name)
     if model_name not in NEURAL_CONFIGS:
         raise ConfigError(f"{model_name} is a classic baseline: use `tiderec evaluate` to compare it")
-    settings = _settings(config_path, overrides)
+    settings = settings_from(config_path, overrides)
     train_config = configs.from_dict(TrainConfig, settings["train"], "train config")
     model_config(model_name, settings["model"])
-    prepared = _prepare(folder, vectors, protocol, settings)
+    prepared = prepare_folder(folder, vectors, protocol, settings)
     trained = train_model(prepared, model_name, train_config, settings["model"])
     result = score_test(prepared, trained, train_config.max_len)
     save_trained(out, prepared, trained, train_config, {"test": result.test, "cold": result.cold})
@@ -104,10 +106,13 @@ def train(
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("--models", default=",".join(MODEL_NAMES), show_default=True, help="Comma-separated model names.")
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Folder for results.{md,json}.")
-@_protocol
-@_vectors
-@_config
-@_set
+@protocol_option
+@vectors_option
+@config_option
+@set_option
+@click.option(
+    "--save-models", type=click.Path(path_type=Path), help="Also save each neural model to SAVE_MODELS/<label>."
+)
 def evaluate(
     folder: Path,
     models: str,
@@ -116,19 +121,39 @@ def evaluate(
     vectors: Path | None,
     config_path: Path | None,
     overrides: tuple[str, ...],
+    save_models: Path | None,
 ) -> None:
     """Train/fit and test several models side by side on one split; write a Markdown + JSON table."""
+    names = model_names(models)
+    settings = settings_from(config_path, overrides)
+    train_config = configs.from_dict(TrainConfig, settings["train"], "train config")
+    prepared = prepare_folder(folder, vectors, protocol, settings)
+    evaluate_prepared(prepared, names, settings, train_config, out, save_models)
+
+
+def model_names(models: str) -> list[str]:
+    """Checked model names from a comma-separated list."""
     names = [m.strip() for m in models.split(",") if m.strip()]
+    if not names:
+        raise ConfigError("--models: no model named; valid models: " + ", ".join(MODEL_NAMES))
     for name in names:
         check_name(name)
-    settings = _settings(config_path, overrides)
-    train_config = configs.from_dict(TrainConfig, settings["train"], "train config")
-    prepared = _prepare(folder, vectors, protocol, settings)
+    return names
+
+
+def evaluate_prepared(
+    prepared: Prepared,
+    names: list[str],
+    settings: dict[str, dict[str, Any]],
+    train_config: TrainConfig,
+    out: Path,
+    save_models: Path | None = None,
+) -> list[ModelResult]:
+    """Run the models side by side; rewrite OUT/results.{md,json} after each one so nothing is lost."""
     specs = [ModelSpec(n, settings["model"] if n == "tiderec" else {}) for n in names]
-    results = run(prepared, specs, train_config)
     meta = {
         "title": f"Evaluation on {prepared.source}",
-        "command": "tiderec " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["evaluate"] else "tiderec evaluate",
+        "command": "tiderec " + " ".join(sys.argv[1:]),
         "dataset": prepared.source,
         "protocol": prepared.split.protocol,
         "split": dict(prepared.split.info),
@@ -136,11 +161,19 @@ def evaluate(
         "train_config": configs.to_dict(train_config),
     }
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "results.json", {**meta, "results": [r.to_dict() for r in results]})
-    (out / "results.md").write_text(markdown(results, meta), encoding="utf-8")
-    for result in results:
+    done: list[ModelResult] = []
+
+    def record(trained: Trained, result: ModelResult) -> None:
+        done.append(result)
+        write_json(out / "results.json", {**meta, "results": [r.to_dict() for r in done]})
+        (out / "results.md").write_text(markdown(done, meta), encoding="utf-8")
         _echo_result(result)
+        if save_models is not None and trained.model is not None:
+            save_trained(save_models / result.label, prepared, trained, train_config, {"test": result.test})
+
+    results = run(prepared, specs, train_config, on_result=record)
     click.echo(f"results -> {out / 'results.md'}")
+    return results
 
 
 @click.command()

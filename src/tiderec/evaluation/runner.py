@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,13 +74,21 @@ def score_test(prepared: Prepared, trained: Trained, max_len: int, progress: boo
 
 
 def run(
-    prepared: Prepared, specs: Sequence[ModelSpec], train_config: TrainConfig, progress: bool = True
+    prepared: Prepared,
+    specs: Sequence[ModelSpec],
+    train_config: TrainConfig,
+    progress: bool = True,
+    on_result: Callable[[Trained, ModelResult], None] | None = None,
 ) -> list[ModelResult]:
-    """Train/fit and test every model in turn on the same split."""
+    """Train/fit and test every model in turn on the same split; `on_result` sees each one as it finishes
+    (to save a model or write partial tables)."""
     results = []
     for spec in specs:
         trained = train_model(prepared, spec.name, train_config, spec.settings, spec.title, progress)
-        results.append(score_test(prepared, trained, train_config.max_len, progress))
+        result = score_test(prepared, trained, train_config.max_len, progress)
+        results.append(result)
+        if on_result is not None:
+            on_result(trained, result)
     return results
 
 

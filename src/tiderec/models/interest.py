@@ -74,7 +74,6 @@ class InterestModel(SequenceModel):
             self.attr_emb = nn.Embedding(n_attributes + 1, d, padding_idx=0)
         if self.item_emb is None and self.text_adapter is None and self.attr_emb is None:
             raise ValueError("InterestModel needs ids, text vectors or attributes to represent items")
-        self.item_norm = nn.LayerNorm(d)
         self.type_emb = nn.Embedding(len(EVENT_TYPES) + 1, d, padding_idx=0) if cfg.use_event_types else None
         self.gap_emb = nn.Embedding(GAP_BUCKETS, d, padding_idx=0) if cfg.use_time else None
         self.next_gap_emb = nn.Embedding(GAP_BUCKETS, d, padding_idx=0) if cfg.use_time else None
@@ -97,7 +96,7 @@ class InterestModel(SequenceModel):
             attrs = self.get_buffer("item_attributes")[ids]  # [..., A]
             summed = self.attr_emb(attrs).sum(dim=-2)
             parts.append(summed / (attrs > 0).sum(dim=-1, keepdim=True).clamp(min=1))
-        out: torch.Tensor = self.item_norm(torch.stack(parts).sum(dim=0))
+        out: torch.Tensor = torch.stack(parts).sum(dim=0)
         return out
 
     def forward(
