@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,6 +71,16 @@ SPECS: dict[str, list[ModelSpec]] = {
 }
 
 
+def git_commit() -> str:
+    """The checkout's commit (+ '-dirty' with uncommitted changes), for the results' provenance."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
 def ensure_data(key: str, threads: int) -> Path:
     """runs/bench/<key>/cleaned (and vectors when the catalogue has text), built once."""
     root = RUNS / key
@@ -111,6 +122,7 @@ def main() -> None:
     wanted = None if args.models is None else {m.strip() for m in args.models.split(",")}
     specs = [s for s in SPECS[args.dataset] if wanted is None or s.title in wanted]
     name = f"models_{args.dataset}{args.tag}"
+    commit = git_commit()
     results = []
     for spec in specs:
         start = time.perf_counter()
@@ -129,6 +141,7 @@ def main() -> None:
             "split": dict(prepared.split.info),
             "device": f"CPU ({os.cpu_count()} cores, {args.threads} threads); {platform.platform()}",
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "commit": commit,
             "train_config": to_dict(train_config),
             "text": prepared.inputs.text_space,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

@@ -98,7 +98,7 @@ METRIC_COLUMNS = ("hr@5", "ndcg@5", "hr@10", "ndcg@10", "hr@20", "ndcg@20", "mrr
 def markdown(results: Sequence[ModelResult], meta: dict[str, Any]) -> str:
     """One table per scoring (and the cold-item slice), models as rows."""
     lines = [f"# {meta.get('title', 'Evaluation')}", ""]
-    for key in ("command", "dataset", "protocol", "split", "device", "date"):
+    for key in ("command", "dataset", "protocol", "split", "device", "commit", "note", "date"):
         if key in meta:
             lines.append(f"- {key}: {meta[key]}")
     lines.append("")
