@@ -105,9 +105,12 @@ def test_bad_rows_in_a_real_slice_are_located_and_counted(tmp_path: Path, data_r
 
 
 def test_pipeline_command_on_online_retail(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["pipeline", "online-retail", "--out", str(tmp_path / "run")])
+    quick = ["--models", "pop,markov,tiderec", "--set", "train.epochs=1", "--set", "train.threads=2"]
+    result = CliRunner().invoke(cli, ["pipeline", "online-retail", "--out", str(tmp_path / "run"), *quick])
     assert result.exit_code == 0, result.output
     assert "cleaned 541,909 -> 385,891 events" in result.output
     assert (tmp_path / "run/cleaned/negatives.parquet").is_file()
+    assert "| markov |" in (tmp_path / "run/evaluation/results.md").read_text(encoding="utf-8")
+    assert (tmp_path / "run/models/tiderec/model.safetensors").is_file()
     stats = CliRunner().invoke(cli, ["stats", str(tmp_path / "run/ingested")])
     assert "events        541,909" in stats.output
