@@ -127,3 +127,14 @@ def _valid_keys(cls: type[Any], parents: tuple[Any, ...]) -> list[str]:
     if not (isinstance(target, type) and dataclasses.is_dataclass(target)):
         return []
     return [f.name for f in dataclasses.fields(target)]
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when available, else 'cpu'; 'cuda' without a CUDA device is a one-line error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but no CUDA device is available")
+    return device

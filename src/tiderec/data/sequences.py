@@ -45,6 +45,15 @@ class SequenceArrays:
     next_gaps: np.ndarray
     targets: np.ndarray
 
+    @classmethod
+    def empty(cls, n: int, max_len: int) -> SequenceArrays:
+        """n rows of padding (targets IGNORE), to be filled from the right."""
+        shape = (n, max_len)
+        z = np.zeros
+        return cls(
+            z(shape, np.int64), z(shape, np.int64), z(shape, np.int64), z(shape, np.int64), np.full(shape, IGNORE)
+        )
+
     def __len__(self) -> int:
         return int(self.items.shape[0])
 
@@ -54,7 +63,8 @@ class SequenceArrays:
         )
 
 
-def _gaps(ts: np.ndarray) -> np.ndarray:
+def event_gaps(ts: np.ndarray) -> np.ndarray:
+    """Gap bucket of each event of one user's time-ordered ts (microseconds) since the previous one."""
     gaps = np.empty(ts.shape[0], dtype=np.int64)
     if ts.shape[0]:
         gaps[0] = GAP_FIRST
@@ -73,18 +83,11 @@ def training_windows(inter: Interactions, max_len: int) -> SequenceArrays:
             first = max(start, stop - max_len - 1)
             rows.append((first, stop))
             stop = first + 1
-    n = len(rows)
-    out = SequenceArrays(
-        items=np.zeros((n, max_len), dtype=np.int64),
-        event_types=np.zeros((n, max_len), dtype=np.int64),
-        gaps=np.zeros((n, max_len), dtype=np.int64),
-        next_gaps=np.zeros((n, max_len), dtype=np.int64),
-        targets=np.full((n, max_len), IGNORE, dtype=np.int64),
-    )
+    out = SequenceArrays.empty(len(rows), max_len)
     gaps_all = np.empty(len(inter), dtype=np.int64)
     for user in range(inter.n_users):
         a, b = int(inter.offsets[user]), int(inter.offsets[user + 1])
-        gaps_all[a:b] = _gaps(inter.ts[a:b])
+        gaps_all[a:b] = event_gaps(inter.ts[a:b])
     for k, (first, stop) in enumerate(rows):
         length = stop - first - 1
         inputs = slice(first, stop - 1)
@@ -101,13 +104,7 @@ def history_arrays(inter: Interactions, targets: Targets, max_len: int) -> Seque
     """The model input for each target: the last max_len events of its history (strictly earlier events),
     with the gap from the last one to the target's time; `targets` holds the target item at the last slot."""
     n = len(targets)
-    out = SequenceArrays(
-        items=np.zeros((n, max_len), dtype=np.int64),
-        event_types=np.zeros((n, max_len), dtype=np.int64),
-        gaps=np.zeros((n, max_len), dtype=np.int64),
-        next_gaps=np.zeros((n, max_len), dtype=np.int64),
-        targets=np.full((n, max_len), IGNORE, dtype=np.int64),
-    )
+    out = SequenceArrays.empty(n, max_len)
     for k in range(n):
         start = int(inter.offsets[targets.user[k]])
         end = start + int(targets.history_len[k])
@@ -116,7 +113,7 @@ def history_arrays(inter: Interactions, targets: Targets, max_len: int) -> Seque
         if length == 0:
             continue
         ts = inter.ts[start:end]
-        gaps = _gaps(ts)[-length:]
+        gaps = event_gaps(ts)[-length:]
         out.items[k, -length:] = inter.item[first:end] + 1
         out.event_types[k, -length:] = inter.event_type[first:end].astype(np.int64) + 1
         out.gaps[k, -length:] = gaps

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from tiderec.data.sequences import GAP_FIRST, SequenceArrays, gap_bucket
+from tiderec.data.sequences import SequenceArrays, event_gaps, gap_bucket
 from tiderec.errors import BadRow, BadRowError, DatasetError
 from tiderec.metrics import top_k
 from tiderec.models.scorer import TorchScorer
@@ -117,22 +117,12 @@ def _parse(raw: bytes, saved: SavedModel, report: BatchReport, default_type: str
 
 def arrays_of(histories: list[History], max_len: int, now_us: int | None = None) -> SequenceArrays:
     """Left-padded model input for each history (the gap to 'now' defaults to zero seconds)."""
-    n = len(histories)
-    shape = (n, max_len)
-    out = SequenceArrays(
-        np.zeros(shape, np.int64),
-        np.zeros(shape, np.int64),
-        np.zeros(shape, np.int64),
-        np.zeros(shape, np.int64),
-        np.full(shape, -100, np.int64),
-    )
+    out = SequenceArrays.empty(len(histories), max_len)
     for k, h in enumerate(histories):
         length = min(len(h.items), max_len)
         if length == 0:
             continue
-        gaps = np.empty(len(h.ts), np.int64)
-        gaps[0] = GAP_FIRST
-        gaps[1:] = gap_bucket(np.diff(h.ts))
+        gaps = event_gaps(h.ts)
         following = np.append(h.ts[1:], now_us if now_us is not None else h.ts[-1])
         out.items[k, -length:] = h.items[-length:] + 1
         out.event_types[k, -length:] = h.event_types[-length:] + 1

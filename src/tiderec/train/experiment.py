@@ -11,7 +11,7 @@ import numpy as np
 
 from tiderec.clean.pipeline import CleanResult
 from tiderec.clean.store import read_cleaned
-from tiderec.config import to_dict
+from tiderec.config import resolve_device, to_dict
 from tiderec.data.interactions import Interactions
 from tiderec.data.splits import Split, TemporalConfig, leave_one_out, temporal_split
 from tiderec.errors import DatasetError
@@ -21,7 +21,7 @@ from tiderec.text.store import read_vectors
 from tiderec.train.checkpoint import save_model
 from tiderec.train.config import TrainConfig
 from tiderec.train.inputs import ItemInputs, item_inputs
-from tiderec.train.loop import TrainResult, fit, resolve_device
+from tiderec.train.loop import TrainResult, fit
 from tiderec.train.registry import CLASSIC, build_model, check_name, model_config
 from tiderec.types import EVENT_TYPES
 

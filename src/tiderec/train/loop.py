@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from tiderec.config import resolve_device
 from tiderec.data.interactions import Interactions
 from tiderec.data.sequences import IGNORE, SequenceArrays, training_windows
 from tiderec.data.splits import Targets
@@ -33,14 +34,6 @@ class TrainResult:
     seconds_per_epoch: float
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped: str = "patience"
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise DatasetError("device 'cuda' requested but no CUDA device is available")
-    return device
 
 
 def seed_everything(seed: int) -> np.random.Generator:

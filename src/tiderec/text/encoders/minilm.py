@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from tiderec.config import resolve_device
 from tiderec.errors import ConfigError
 from tiderec.text.encoders.base import EncoderConfig, TextEncoder, normalize
 
@@ -50,7 +51,7 @@ class MiniLMEncoder(TextEncoder):
         self._tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(self.max_tokens or 512)
-        self.device = _resolve_device(config.device)
+        self.device = resolve_device(config.device)
         self.runtime = config.runtime if config.runtime != "auto" else ("onnx" if self.device == "cpu" else "torch")
         if self.runtime == "onnx" and self.device != "cpu":
             raise ConfigError("MiniLM: the ONNX runtime here is CPU-only; use runtime='torch' on CUDA")
@@ -109,16 +110,6 @@ class MiniLMEncoder(TextEncoder):
             hidden = self._model(input_ids=ids, attention_mask=attention).last_hidden_state
             result: np.ndarray = hidden.float().cpu().numpy()
             return result
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but no CUDA device is available")
-    return device
 
 
 def load_torch_model(device: str = "cpu", threads: int | None = None) -> Any:
