@@ -17,6 +17,10 @@ class DatasetError(TiderecError):
     """A dataset file or directory is missing, empty or of the wrong shape."""
 
 
+class RequestError(TiderecError):
+    """A request or a log handed to a component (candidates, k, propensities, action sets) is malformed."""
+
+
 @dataclass(frozen=True)
 class BadRow:
     """One malformed input row: where it is and what was expected there."""

@@ -1,6 +1,6 @@
-"""The typed tables every stage exchanges: `Events` (behaviour log) and `Items` (catalogue).
+"""The typed objects every stage exchanges: `Events` (behaviour log), `Items` (catalogue), `ItemList` (a served list).
 
-Both wrap an Arrow-backed polars DataFrame with a fixed schema, validated on construction, plus string
+The tables wrap an Arrow-backed polars DataFrame with a fixed schema, validated on construction, plus string
 metadata (source, time semantics) that travels with the table into Parquet.
 """
 
@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal, Self, get_args
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from tiderec.errors import DatasetError
+from tiderec.errors import DatasetError, RequestError
 
 EventType = Literal["view", "click", "cart", "fav", "purchase", "review", "search"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
@@ -149,3 +150,28 @@ class Items(_Table):
         if self.frame["item_id"].n_unique() != self.frame.height:
             dup = self.frame.filter(pl.col("item_id").is_duplicated())["item_id"].head(3).to_list()
             raise DatasetError(f"Items: item_id must be unique; duplicated e.g. {dup}")
+
+
+@dataclass(frozen=True)
+class ItemList:
+    """A served list in rank order: item indices, the model's scores, the probability that the policy put each
+    item at its position (its propensity, for off-policy evaluation), whether exploration placed it there (not
+    in the greedy top-k), and the policy version and seed that replay it exactly."""
+
+    items: np.ndarray
+    scores: np.ndarray
+    propensities: np.ndarray
+    explored: np.ndarray
+    policy: str
+    seed: int
+
+    def __post_init__(self) -> None:
+        k = len(self.items)
+        for name in ("scores", "propensities", "explored"):
+            if len(getattr(self, name)) != k:
+                raise RequestError(f"ItemList: {name} has {len(getattr(self, name))} entries, expected {k}")
+        if k and not bool(np.all((self.propensities > 0) & (self.propensities <= 1))):
+            raise RequestError("ItemList: propensities must lie in (0, 1]")
+
+    def __len__(self) -> int:
+        return len(self.items)

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from tiderec.cli.data import clean_command, datasets, ingest, stats
+from tiderec.cli.experiment import experiment
 from tiderec.cli.models import evaluate, recommend, train
 from tiderec.cli.pipeline import pipeline
 from tiderec.cli.text import encode, find
@@ -36,7 +37,7 @@ def cli() -> None:
     """tiderec: track how shoppers' interests move, from behaviour logs and item text."""
 
 
-for command in (datasets, ingest, clean_command, stats, encode, find, train, evaluate, recommend, pipeline):
+for command in (datasets, ingest, clean_command, stats, encode, find, train, evaluate, recommend, pipeline, experiment):
     cli.add_command(command)
 
 
