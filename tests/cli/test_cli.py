@@ -224,6 +224,21 @@ def test_train_evaluate_recommend(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert len(json.loads((tmp_path / "r.jsonl").read_text(encoding="utf-8"))["items"]) == 3
+    result = invoke(
+        "recommend", "--model", tmp_path / "model", "--input", history, "-k", "3", "--policy", "softmax",
+        "--policy-set", "temperature=0.5", "--output", tmp_path / "p.jsonl",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    served = json.loads((tmp_path / "p.jsonl").read_text(encoding="utf-8"))
+    assert len(served["propensities"]) == 3
+    assert all(0 < p <= 1 for p in served["propensities"])
+    assert "softmax: unknown key 'temp'" in one_line_error(
+        invoke("recommend", "--model", tmp_path / "model", "--input", history, "--policy", "softmax",
+               "--policy-set", "temp=0.5")
+    )  # fmt: skip
+    assert "--policy-set needs --policy" in one_line_error(
+        invoke("recommend", "--model", tmp_path / "model", "--input", history, "--policy-set", "eps_max=0.5")
+    )
     assert "valid models" in one_line_error(
         invoke("train", tmp_path / "cleaned", "--model", "bert", "-o", tmp_path / "m2")
     )

@@ -12,6 +12,8 @@ from tiderec.clean.config import CleanConfig, KCore, Repeats
 from tiderec.clean.pipeline import clean
 from tiderec.clean.store import write_cleaned
 from tiderec.errors import BadRowError
+from tiderec.explore.chooser import policy_chooser
+from tiderec.explore.greedy import EpsilonConfig, EpsilonGreedy, Greedy
 from tiderec.ranking.batch import recommend_file
 from tiderec.testing.worlds import cyclic_world
 from tiderec.train.checkpoint import SavedModel
@@ -68,3 +70,28 @@ def test_malformed_lines_are_located_or_skipped(saved: SavedModel, tmp_path: Pat
     report = recommend_file(saved, path, out, k=3, skip_bad=True)
     assert report.users == 1
     assert len(report.bad_lines) == 2
+
+
+def test_a_policy_serves_the_lists_with_propensities_and_replays(saved: SavedModel, tmp_path: Path) -> None:
+    histories: list[object] = [
+        {"user_id": f"u{n}", "history": [{"item_id": f"i{n}", "ts": 1}, {"item_id": f"i{n + 1}", "ts": 2}]}
+        for n in range(6)
+    ]
+    path = write_lines(tmp_path / "h.jsonl", histories)
+    plain, greedy, explore, again = io.StringIO(), io.StringIO(), io.StringIO(), io.StringIO()
+    recommend_file(saved, path, plain, k=3)
+    recommend_file(saved, path, greedy, k=3, choose=policy_chooser(Greedy(), 3, candidates=10))
+    always = EpsilonGreedy(EpsilonConfig(eps_min=1.0, eps_max=1.0))
+    recommend_file(saved, path, explore, k=3, choose=policy_chooser(always, 3, candidates=10, seed=4))
+    recommend_file(saved, path, again, k=3, choose=policy_chooser(always, 3, candidates=10, seed=4))
+    top = [json.loads(line) for line in plain.getvalue().splitlines()]
+    chosen = [json.loads(line) for line in greedy.getvalue().splitlines()]
+    assert [r["items"] for r in top] == [r["items"] for r in chosen]
+    assert all(r["propensities"] == [1.0, 1.0, 1.0] for r in chosen)
+    explored = [json.loads(line) for line in explore.getvalue().splitlines()]
+    assert explore.getvalue() == again.getvalue()
+    for row, base in zip(explored, top, strict=True):
+        assert row["explored"] == [True, True, True]
+        assert not set(row["items"]) & set(base["items"])
+        assert row["propensities"] == [round(1 / 7, 6)] * 3
+        assert row["policy"][0].startswith("epsilon")

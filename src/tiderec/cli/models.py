@@ -16,6 +16,8 @@ from tiderec.cli.common import pairs, toml_value
 from tiderec.data.splits import TemporalConfig
 from tiderec.errors import ConfigError
 from tiderec.evaluation.runner import ModelResult, ModelSpec, markdown, run, score_test
+from tiderec.explore.chooser import policy_chooser
+from tiderec.explore.registry import STATELESS, make_policy
 from tiderec.ranking.batch import recommend_file
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import Prepared, Trained, prepare, save_trained, train_model
@@ -183,14 +185,34 @@ def evaluate_prepared(
 @click.option("-k", "--k", "k", type=int, default=10, show_default=True)
 @click.option("--exclude-seen", is_flag=True, help="Leave items already in the history out of the results.")
 @click.option("--skip-bad-rows", is_flag=True, help="Count and skip malformed lines instead of stopping.")
+@click.option("--policy", type=click.Choice(sorted(STATELESS)), help="Serve through an exploration policy.")
+@click.option("--policy-set", "policy_settings", multiple=True, help="e.g. eps_max=0.2 (TOML values).")
+@click.option("--candidates", type=int, default=100, show_default=True, help="Pool the policy chooses from.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed of the per-user list seeds.")
 def recommend(
-    model_dir: Path, input_path: Path, output_path: Path | None, k: int, exclude_seen: bool, skip_bad_rows: bool
+    model_dir: Path,
+    input_path: Path,
+    output_path: Path | None,
+    k: int,
+    exclude_seen: bool,
+    skip_bad_rows: bool,
+    policy: str | None,
+    policy_settings: tuple[str, ...],
+    candidates: int,
+    seed: int,
 ) -> None:
-    """Top-k items for each history in a JSON Lines file ({"user_id", "history": [{"item_id", "ts", ...}]})."""
+    """Top-k items for each history in a JSON Lines file ({"user_id", "history": [{"item_id", "ts", ...}]});
+    with --policy, lists come from an exploration policy and lines carry propensities."""
+    if policy_settings and policy is None:
+        raise ConfigError("--policy-set needs --policy")
     saved = load_model(model_dir)
+    choose = None
+    if policy is not None:
+        settings = {key: toml_value(value) for key, value in pairs(policy_settings, "--policy-set").items()}
+        choose = policy_chooser(make_policy(policy, settings), k, candidates, seed)
     if output_path is None:
-        report = recommend_file(saved, input_path, sys.stdout, k, exclude_seen, skip_bad=skip_bad_rows)
+        report = recommend_file(saved, input_path, sys.stdout, k, exclude_seen, skip_bad=skip_bad_rows, choose=choose)
     else:
         with output_path.open("w", encoding="utf-8") as handle:
-            report = recommend_file(saved, input_path, handle, k, exclude_seen, skip_bad=skip_bad_rows)
+            report = recommend_file(saved, input_path, handle, k, exclude_seen, skip_bad=skip_bad_rows, choose=choose)
     click.echo(json.dumps(report.to_dict()), err=True)

@@ -10,7 +10,8 @@ import numpy as np
 
 from tiderec.config import STRICT
 from tiderec.errors import ConfigError, RequestError
-from tiderec.explore.policy import ExploreRequest, Policy, top_k_rows
+from tiderec.explore.policy import ExploreRequest, Policy
+from tiderec.metrics import top_k
 
 
 @dataclass(frozen=True)
@@ -89,4 +90,4 @@ class LinearThompson(Policy):
             self.state.mean + self.config.noise * rng.standard_normal((n, len(self.state.mean))) @ self.state.cov_chol.T
         )
         keys = thetas @ request.features.T + self.config.score_weight * request.scores[None, :]
-        return top_k_rows(keys, request.k)
+        return top_k(keys, request.k)

@@ -118,13 +118,3 @@ def position_frequencies(rankings: np.ndarray, n_candidates: int) -> np.ndarray:
         counts[:, j] = np.bincount(rankings[:, j], minlength=n_candidates)
     freq: np.ndarray = counts / m
     return freq
-
-
-def top_k_rows(keys: np.ndarray, k: int) -> np.ndarray:
-    """int64[m, k]: per row of keys float[m, n], the column indices of the k largest, largest first."""
-    if k < keys.shape[1]:
-        part = np.argpartition(-keys, k - 1, axis=1)[:, :k]
-    else:
-        part = np.broadcast_to(np.arange(keys.shape[1]), keys.shape).copy()
-    order = np.argsort(-np.take_along_axis(keys, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1).astype(np.int64)

@@ -10,7 +10,8 @@ import numpy as np
 
 from tiderec.config import STRICT
 from tiderec.errors import ConfigError
-from tiderec.explore.policy import ExploreRequest, Policy, top_k_rows
+from tiderec.explore.policy import ExploreRequest, Policy
+from tiderec.metrics import top_k
 
 
 @dataclass(frozen=True)
@@ -47,4 +48,4 @@ class PlackettLuce(Policy):
 
     def sample(self, request: ExploreRequest, rng: np.random.Generator, n: int) -> np.ndarray:
         keys = request.scores[None, :] / self.temperature(request) + rng.gumbel(size=(n, request.n))
-        return top_k_rows(keys, request.k)
+        return top_k(keys, request.k)

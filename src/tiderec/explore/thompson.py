@@ -9,7 +9,8 @@ import numpy as np
 
 from tiderec.config import STRICT
 from tiderec.errors import ConfigError, RequestError
-from tiderec.explore.policy import ExploreRequest, Policy, top_k_rows
+from tiderec.explore.policy import ExploreRequest, Policy
+from tiderec.metrics import top_k
 
 
 @dataclass(frozen=True)
@@ -97,5 +98,5 @@ class ThompsonSampling(Policy):
         spread = scores.std()
         model = self.config.score_weight * (scores - scores.mean()) / (spread if spread > 0 else 1.0)
         tie_break = -np.arange(request.n) * 1e-12
-        rankings: np.ndarray = order[top_k_rows(draws + model + tie_break, request.k)]
+        rankings: np.ndarray = order[top_k(draws + model + tie_break, request.k)]
         return rankings

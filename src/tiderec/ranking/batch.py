@@ -8,7 +8,7 @@ no known item falls back to popularity. Output line: {"user_id": ..., "items": [
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -131,6 +131,11 @@ def arrays_of(histories: list[History], max_len: int, now_us: int | None = None)
     return out
 
 
+ListChooser = Callable[[History, np.ndarray], tuple[np.ndarray, dict[str, list[Any]]]]
+"""(history, scores float[n_items], -inf = excluded) -> (served item indices in order, extra output fields of
+the same length, e.g. propensities): how an exploration policy takes over from the plain top-k."""
+
+
 def recommend_file(
     saved: SavedModel,
     input_path: Path,
@@ -139,8 +144,10 @@ def recommend_file(
     exclude_seen: bool = False,
     batch_size: int = 256,
     skip_bad: bool = False,
+    choose: ListChooser | None = None,
 ) -> BatchReport:
-    """Stream histories from `input_path` and write one recommendation line per user to `output`."""
+    """Stream histories from `input_path` and write one recommendation line per user to `output` (the top-k,
+    or the list `choose` serves from the scores)."""
     if k < 1:
         raise DatasetError(f"k must be >= 1, got {k}")
     if not input_path.is_file():
@@ -160,11 +167,11 @@ def recommend_file(
                 scores[row, history.items] = -np.inf
         best = top_k(scores, k)
         for row, history in enumerate(batch):
-            ids = saved.item_vocab.ids.gather(best[row]).to_list()
-            values = [round(float(v), 5) for v in scores[row, best[row]]]
-            output.write(
-                json.dumps({"user_id": history.user_id, "items": ids, "scores": values}, ensure_ascii=False) + "\n"
-            )
+            served, extra = (best[row], {}) if choose is None else choose(history, scores[row])
+            ids = saved.item_vocab.ids.gather(served).to_list()
+            values = [round(float(v), 5) for v in scores[row, served]]
+            line = {"user_id": history.user_id, "items": ids, "scores": values} | extra
+            output.write(json.dumps(line, ensure_ascii=False) + "\n")
         report.users += len(batch)
         batch.clear()
 
