@@ -73,3 +73,10 @@ def test_experiment_report_command(tmp_path: Path) -> None:
     )  # fmt: skip
     assert bad.exit_code == 2
     assert "unsupported outcomes file type" in bad.output
+
+
+def test_intervals_do_not_depend_on_row_order() -> None:
+    exposures, outcomes = _logs()
+    a = analyse(exposures, outcomes, "A", metrics=("view",), n_boot=300, seed=1)
+    b = analyse(exposures.reverse(), outcomes.reverse(), "A", metrics=("view",), n_boot=300, seed=1)
+    assert a.rows == b.rows

@@ -110,7 +110,11 @@ def analyse(
         converted = exp.with_columns(
             pl.col("exposure").is_in(hits.filter(pl.col("event_type") == metric)["exposure"].implode()).alias("hit")
         )
-        table = converted.group_by("variant", "user_id").agg(pl.len().alias("n"), pl.col("hit").sum().alias("c"))
+        table = (
+            converted.group_by("variant", "user_id")
+            .agg(pl.len().alias("n"), pl.col("hit").sum().alias("c"))
+            .sort("variant", "user_id")
+        )
         boots = {v: _bootstrap(table.filter(pl.col("variant") == v), n_boot, rng) for v in variants}
         base = _rate(table.filter(pl.col("variant") == control))
         for v in variants:
