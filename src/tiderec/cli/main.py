@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from tiderec.cli.data import clean_command, datasets, ingest, stats
+from tiderec.cli.dynamics import migrations
 from tiderec.cli.experiment import experiment
 from tiderec.cli.models import evaluate, recommend, train
 from tiderec.cli.pipeline import pipeline
@@ -37,7 +38,20 @@ def cli() -> None:
     """tiderec: track how shoppers' interests move, from behaviour logs and item text."""
 
 
-for command in (datasets, ingest, clean_command, stats, encode, find, train, evaluate, recommend, pipeline, experiment):
+for command in (
+    datasets,
+    ingest,
+    clean_command,
+    stats,
+    encode,
+    find,
+    train,
+    evaluate,
+    recommend,
+    pipeline,
+    experiment,
+    migrations,
+):
     cli.add_command(command)
 
 

@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from tiderec.data.histories import History
 from tiderec.explore.policy import ExploreRequest, Policy
 from tiderec.explore.seeding import request_seed
 from tiderec.explore.uncertainty import sparsity
 from tiderec.metrics import top_k
-from tiderec.ranking.batch import History, ListChooser
+from tiderec.ranking.batch import ListChooser
 
 
 def policy_chooser(policy: Policy, k: int, candidates: int = 100, seed: int = 0) -> ListChooser:

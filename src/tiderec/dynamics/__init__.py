@@ -1,0 +1,1 @@
+"""Interest dynamics: the interest space, migration detection, timelines, trends and short-term prediction."""

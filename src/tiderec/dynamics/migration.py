@@ -1,0 +1,202 @@
+"""Migration detection over a user's sequence of interests (one interest code per event).
+
+Online rule: an event's *novelty* is how far its interest lies from the user's event-decayed interest profile
+as it stood when the current novel run began — 1 - cosine in the interest space's vectors when it has them
+(near = related interests), else 1 - the interest's share of the profile. An event is novel when its novelty
+is at least `min_novelty` and `z` standard deviations above the user's own running mean novelty (explorers
+must move further than stable users). `persist` novel events in a row, after at least `min_history` known
+events, declare a change at the last of them, so one odd click is never a change. The kind is read from the
+`horizon` events that follow: mostly back to the old interests -> excursion; split -> new_interest; not back
+-> migration (with fewer than `horizon` later events the kind is provisional and the confidence lower).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from tiderec.config import STRICT
+from tiderec.errors import ConfigError, RequestError
+
+Kind = Literal["migration", "excursion", "new_interest"]
+
+
+@dataclass(frozen=True)
+class MigrationConfig:
+    """See the module docstring; `old_mass`: the old interests are the fewest top ones covering this share;
+    `return_share`: the share of later events back in the old interests that makes it no migration. Defaults
+    chosen on the development half of the Taobao splice benchmark (benchmarks/bench_migration.py --tune)."""
+
+    __pydantic_config__ = STRICT
+
+    half_life_events: float = 30.0
+    min_novelty: float = 0.8
+    z: float = 0.0
+    persist: int = 3
+    min_history: int = 5
+    horizon: int = 10
+    return_share: float = 0.3
+    old_mass: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.persist < 1 or self.min_history < 1 or self.horizon < 1 or self.half_life_events <= 0:
+            raise ConfigError("migration: persist, min_history, horizon >= 1 and half_life_events > 0")
+        for name in ("min_novelty", "return_share", "old_mass"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ConfigError(f"migration: {name} must lie in (0, 1]")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A declared change: at position `at_index` of the sequence; from the old interests (code, share of the
+    profile) to the new ones (code, share of the novel run); kind and confidence in [0, 1]; the novel run
+    began at start_index."""
+
+    at_index: int
+    from_: list[tuple[int, float]]
+    to: list[tuple[int, float]]
+    kind: Kind
+    confidence: float
+    start_index: int
+
+
+@dataclass
+class _Profile:
+    """Event-decayed interest weights and (with interest vectors) their weighted vector sum."""
+
+    weights: dict[int, float]
+    vector: np.ndarray | None
+
+    def copy(self) -> _Profile:
+        return _Profile(dict(self.weights), None if self.vector is None else self.vector.copy())
+
+    def novelty(self, code: int, vectors: np.ndarray | None) -> float:
+        total = sum(self.weights.values())
+        if total <= 0:
+            return 1.0
+        if vectors is None or self.vector is None:
+            return 1.0 - self.weights.get(code, 0.0) / total
+        norm = float(np.linalg.norm(self.vector))
+        return float(np.clip(1.0 - vectors[code] @ self.vector / max(norm, 1e-12), 0.0, 1.0))
+
+    def add(self, code: int, keep: float, vectors: np.ndarray | None) -> None:
+        for c in self.weights:
+            self.weights[c] *= keep
+        self.weights[code] = self.weights.get(code, 0.0) + 1.0
+        if vectors is not None:
+            base = self.vector * keep if self.vector is not None else 0.0
+            self.vector = base + vectors[code]
+
+
+def detect(
+    codes: np.ndarray, config: MigrationConfig | None = None, vectors: np.ndarray | None = None
+) -> list[Migration]:
+    """Changes in one user's interest sequence codes int64[n] (time order; -1 = unknown, skipped); vectors
+    float32[n_interests, d] unit rows, or None."""
+    cfg = config or MigrationConfig()
+    if vectors is not None and len(codes) and codes.max() >= len(vectors):
+        raise RequestError(f"migration: interest code {int(codes.max())} has no vector ({len(vectors)} given)")
+    keep = 0.5 ** (1.0 / cfg.half_life_events)
+    profile = _Profile({}, None)
+    frozen = profile
+    run: list[int] = []
+    declared = False
+    found: list[Migration] = []
+    seen, mean, var = 0, 0.0, 0.0
+    for t, code in enumerate(codes.tolist()):
+        if code < 0:
+            continue
+        own = profile.novelty(code, vectors)
+        novelty = frozen.novelty(code, vectors) if run else own
+        threshold = max(cfg.min_novelty, mean + cfg.z * var**0.5)
+        if seen >= cfg.min_history and novelty >= threshold:
+            if not run:
+                frozen, declared = profile.copy(), False
+            run.append(t)
+            if len(run) >= cfg.persist and not declared:
+                found.append(_declare(codes, run, frozen, cfg, vectors, threshold))
+                declared = True
+        else:
+            run = []
+        if seen > 1:
+            delta = own - mean
+            mean += (1 - keep) * delta
+            var = keep * (var + (1 - keep) * delta * delta)
+        elif seen == 1:
+            mean = own
+        profile.add(code, keep, vectors)
+        seen += 1
+    return found
+
+
+def _declare(
+    codes: np.ndarray,
+    run: list[int],
+    frozen: _Profile,
+    cfg: MigrationConfig,
+    vectors: np.ndarray | None,
+    threshold: float,
+) -> Migration:
+    total = sum(frozen.weights.values())
+    old: list[tuple[int, float]] = []
+    mass = 0.0
+    for c, w in sorted(frozen.weights.items(), key=lambda kv: (-kv[1], kv[0])):
+        old.append((c, w / total))
+        mass += w / total
+        if mass >= cfg.old_mass:
+            break
+    run_codes = codes[run]
+    values, counts = np.unique(run_codes, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    new = [(int(values[i]), float(counts[i] / len(run))) for i in order]
+    at = run[-1]
+    later = codes[at + 1 :]
+    later = later[later >= 0][: cfg.horizon]
+    back, stay = _returns(later, frozen, run_codes, vectors, threshold)
+    kind: Kind = "migration"
+    if back >= cfg.return_share:
+        kind = "new_interest" if stay >= cfg.return_share else "excursion"
+    novelty = float(np.mean([frozen.novelty(int(c), vectors) for c in run_codes]))
+    confidence = novelty * (0.5 + 0.5 * min(1.0, len(later) / cfg.horizon))
+    return Migration(at, old, new, kind, round(confidence, 4), run[0])
+
+
+def _returns(
+    later: np.ndarray, frozen: _Profile, run_codes: np.ndarray, vectors: np.ndarray | None, threshold: float
+) -> tuple[float, float]:
+    """Shares of the later events that are back (not novel against the old profile, by the threshold that
+    declared the change) and that stay with the new interests (not novel against the novel run's profile)."""
+    if len(later) == 0:
+        return 0.0, 0.0
+    fresh = _Profile({}, None)
+    for c in run_codes.tolist():
+        fresh.add(int(c), 1.0, vectors)
+    back = np.mean([frozen.novelty(int(c), vectors) < threshold for c in later])
+    stay = np.mean([fresh.novelty(int(c), vectors) < threshold for c in later])
+    return float(back), float(stay)
+
+
+def dominant_change(codes: np.ndarray, window: int = 5, min_history: int = 5) -> list[int]:
+    """Baseline: positions where the dominant interest of the last `window` known events first differs from
+    the dominant interest of all earlier known events (once per switch)."""
+    found: list[int] = []
+    known: list[int] = []
+    positions: list[int] = []
+    last_alarm_dominant: int | None = None
+    for t, code in enumerate(codes.tolist()):
+        if code < 0:
+            continue
+        known.append(code)
+        positions.append(t)
+        if len(known) < min_history + window:
+            continue
+        recent = np.bincount(known[-window:]).argmax()
+        past = np.bincount(known[:-window]).argmax()
+        if recent != past and recent != last_alarm_dominant:
+            found.append(t)
+            last_alarm_dominant = int(recent)
+        elif recent == past:
+            last_alarm_dominant = None
+    return found

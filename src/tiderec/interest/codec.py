@@ -1,0 +1,72 @@
+"""InterestState <-> bytes for stores: a JSON header (scalars, window, categories) followed by the raw
+little-endian arrays; no pickles, readable from any language."""
+
+from __future__ import annotations
+
+import json
+import struct
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from tiderec.errors import DatasetError
+from tiderec.interest.state import Event, InterestState, Profile
+
+FORMAT = 1
+
+
+def encode(state: InterestState) -> bytes:
+    arrays = [state.long.vector.astype("<f8"), state.short.vector.astype("<f8")]
+    if state.model_state is not None:
+        arrays.append(np.asarray(state.model_state, dtype="<f4"))
+    header = {
+        "format": FORMAT,
+        "user_id": state.user_id,
+        "window": [[e.item_id, e.item, e.ts_us, e.event_type] for e in state.window],
+        "long": _profile_header(state.long),
+        "short": _profile_header(state.short),
+        "model_dim": None if state.model_state is None else int(np.asarray(state.model_state).size),
+        "n_events": state.n_events,
+        "unknown_items": state.unknown_items,
+        "duplicates": state.duplicates,
+        "keys": [str(k) for k in state.keys],
+    }
+    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    return struct.pack("<I", len(head)) + head + b"".join(a.tobytes() for a in arrays)
+
+
+def decode(blob: bytes) -> InterestState:
+    try:
+        (size,) = struct.unpack_from("<I", blob)
+        header: dict[str, Any] = json.loads(blob[4 : 4 + size])
+    except (struct.error, ValueError) as exc:
+        raise DatasetError(f"interest state: unreadable record ({exc})") from None
+    if header.get("format") != FORMAT:
+        raise DatasetError(f"interest state: format {header.get('format')!r}, expected {FORMAT}")
+    offset = 4 + size
+    dim = header["long"]["dim"]
+    long_vec = np.frombuffer(blob, "<f8", dim, offset)
+    short_vec = np.frombuffer(blob, "<f8", dim, offset + 8 * dim)
+    model_dim = header["model_dim"]
+    model = None if model_dim is None else np.frombuffer(blob, "<f4", model_dim, offset + 16 * dim).copy()
+    return InterestState(
+        user_id=header["user_id"],
+        window=tuple(Event(str(i), int(x), int(t), int(k)) for i, x, t, k in header["window"]),
+        long=_profile(header["long"], long_vec.copy()),
+        short=_profile(header["short"], short_vec.copy()),
+        model_state=model,
+        n_events=header["n_events"],
+        unknown_items=header["unknown_items"],
+        duplicates=header["duplicates"],
+        keys=tuple(int(k) for k in header["keys"]),
+    )
+
+
+def _profile_header(p: Profile) -> dict[str, Any]:
+    return {"weight": p.weight, "ref_us": p.ref_us, "dim": int(p.vector.size), "categories": list(p.categories.items())}
+
+
+def _profile(head: dict[str, Any], vector: np.ndarray) -> Profile:
+    cats = {int(c): float(w) for c, w in head["categories"]}
+    return Profile(float(head["weight"]), vector, MappingProxyType(cats), int(head["ref_us"]))

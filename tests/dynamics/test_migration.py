@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tiderec.dynamics.migration import MigrationConfig, detect, dominant_change
+from tiderec.dynamics.space import InterestSpace, cooccurrence_vectors, interest_space
+from tiderec.errors import ConfigError, DatasetError
+from tiderec.types import Items
+
+RUNNING, OUTDOOR, BOOKS = 0, 1, 2
+
+
+def _alternating(n: int, codes: tuple[int, ...]) -> list[int]:
+    return [codes[i % len(codes)] for i in range(n)]
+
+
+def test_a_two_interest_user_migrates_at_the_right_event() -> None:
+    history = np.array([RUNNING] * 20 + [OUTDOOR] * 15)
+    (found,) = detect(history, MigrationConfig(z=0.0))
+    assert found.kind == "migration"
+    assert found.start_index == 20
+    assert found.at_index == 22
+    assert found.from_ == [(RUNNING, 1.0)]
+    assert found.to == [(OUTDOOR, 1.0)]
+    assert 0.9 <= found.confidence <= 1.0
+
+
+def test_excursion_new_interest_and_one_odd_click() -> None:
+    cfg = MigrationConfig(z=0.0)
+    excursion = np.array([RUNNING] * 20 + [BOOKS] * 3 + [RUNNING] * 10)
+    assert [m.kind for m in detect(excursion, cfg)] == ["excursion"]
+    added = np.array([RUNNING] * 20 + [OUTDOOR] * 3 + _alternating(10, (RUNNING, OUTDOOR)))
+    assert [m.kind for m in detect(added, cfg)] == ["new_interest"]
+    odd = np.array([RUNNING] * 20 + [BOOKS] + [RUNNING] * 10)
+    assert detect(odd, cfg) == []
+    assert detect(np.array([], dtype=np.int64), cfg) == []
+
+
+def test_unknown_events_are_skipped_and_the_end_is_provisional() -> None:
+    history = np.array([RUNNING] * 10 + [-1, OUTDOOR, -1, OUTDOOR, OUTDOOR])
+    (found,) = detect(history, MigrationConfig(z=0.0))
+    assert found.at_index == 14
+    assert found.kind == "migration"
+    assert found.confidence == pytest.approx(0.5)
+
+
+def test_related_interests_are_not_novel_with_vectors() -> None:
+    vectors = np.array([[1.0, 0.0], [0.995, 0.0998], [0.0, 1.0]], dtype=np.float32)
+    near = np.array([RUNNING] * 20 + [OUTDOOR] * 10)
+    assert detect(near, MigrationConfig(z=0.0), vectors) == []
+    assert detect(near, MigrationConfig(z=0.0)) != []
+    far = np.array([RUNNING] * 20 + [BOOKS] * 10)
+    assert [m.at_index for m in detect(far, MigrationConfig(z=0.0), vectors)] == [22]
+
+
+def test_baseline_and_settings() -> None:
+    history = np.array([RUNNING] * 20 + [OUTDOOR] * 10)
+    assert dominant_change(history) == [22]
+    with pytest.raises(ConfigError, match="min_novelty must lie in"):
+        MigrationConfig(min_novelty=0.0)
+
+
+def test_interest_space_from_categories_or_clusters() -> None:
+    items = Items.from_frame(
+        pl.DataFrame(
+            {"item_id": ["a", "b", "c", "d"], "title": ["trail shoe", "running shoe", "tent", "camping tent"]},
+        )
+    )
+    with pytest.raises(DatasetError, match="give item vectors"):
+        interest_space(items, None)
+    vectors = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], dtype=np.float32)
+    space = InterestSpace.of_vectors(vectors, items.frame["title"].to_list(), k=2, seed=0)
+    assert space.codes[0] == space.codes[1] != space.codes[2] == space.codes[3]
+    assert "shoe" in space.label(int(space.codes[0]))
+    assert "tent" in space.label(int(space.codes[2]))
+    assert space.vectors is not None
+    np.testing.assert_allclose(np.linalg.norm(space.vectors, axis=1), 1.0, rtol=1e-5)
+
+
+def test_cooccurrence_vectors_put_co_browsed_interests_together() -> None:
+    rng = np.random.default_rng(0)
+    sequences = [rng.choice([0, 1], size=30) if u % 2 else rng.choice([2, 3], size=30) for u in range(40)]
+    vectors = cooccurrence_vectors(sequences, 4, dim=2, window=3)
+    assert vectors.shape == (4, 2)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
