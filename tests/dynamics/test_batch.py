@@ -63,3 +63,19 @@ def test_migrations_command_locates_the_change_in_the_given_history(tmp_path: Pa
     )  # fmt: skip
     assert bad.exit_code == 2
     assert "persist" in bad.output
+
+
+def test_interests_command_prints_the_timeline_and_writes_the_plot(tmp_path: Path) -> None:
+    _world(tmp_path / "cleaned")
+    result = CliRunner().invoke(
+        cli, ["interests", "u1", "--data", str(tmp_path / "cleaned"), "--html", str(tmp_path / "u1.html")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "u1: interests per day" in result.output
+    assert "running 100%" in result.output
+    page = (tmp_path / "u1.html").read_text(encoding="utf-8")
+    assert "<svg" in page
+    assert "running" in page
+    unknown = CliRunner().invoke(cli, ["interests", "nobody", "--data", str(tmp_path / "cleaned")])
+    assert unknown.exit_code == 0
+    assert "nobody: no events" in unknown.output

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from tiderec.cli.data import clean_command, datasets, ingest, stats
-from tiderec.cli.dynamics import migrations
+from tiderec.cli.dynamics import interests, migrations
 from tiderec.cli.experiment import experiment
 from tiderec.cli.models import evaluate, recommend, train
 from tiderec.cli.pipeline import pipeline
@@ -51,6 +51,7 @@ for command in (
     pipeline,
     experiment,
     migrations,
+    interests,
 ):
     cli.add_command(command)
 
