@@ -39,7 +39,12 @@ from tiderec.train.experiment import prepare, train_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = Path("runs/bench")
-DATASETS = {"beauty": "amazon-beauty", "or5": "online-retail-5core", "taobao": "taobao-userbehavior"}
+DATASETS = {
+    "beauty": "amazon-beauty",
+    "or5": "online-retail-5core",
+    "taobao": "taobao-userbehavior",
+    "or": "online-retail",
+}
 NO_TEXT = {"use_text": False}
 SPECS: dict[str, list[ModelSpec]] = {
     "beauty": [

@@ -79,3 +79,11 @@ def test_interests_command_prints_the_timeline_and_writes_the_plot(tmp_path: Pat
     unknown = CliRunner().invoke(cli, ["interests", "nobody", "--data", str(tmp_path / "cleaned")])
     assert unknown.exit_code == 0
     assert "nobody: no events" in unknown.output
+
+
+def test_trends_command(tmp_path: Path) -> None:
+    _world(tmp_path / "cleaned")
+    result = CliRunner().invoke(cli, ["trends", "--data", str(tmp_path / "cleaned"), "--per", "week"])
+    assert result.exit_code == 0, result.output
+    assert "significant at q < 0.05" in result.output
+    assert "backtest, last 8 weeks, WAPE: tiderec" in result.output

@@ -1,4 +1,4 @@
-"""`tiderec migrations` and `tiderec interests`: interest changes in any client's histories; a user's timeline."""
+"""`tiderec migrations`, `interests`, `trends`: changes in histories, a user's timeline, population trends."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from tiderec.dynamics.batch import migrations_file
 from tiderec.dynamics.migration import MigrationConfig
 from tiderec.dynamics.plot import timeline_html
 from tiderec.dynamics.space import InterestSpace, interest_space
-from tiderec.dynamics.timeline import Granularity, timeline
+from tiderec.dynamics.timeline import Granularity, granularity_for, timeline
+from tiderec.dynamics.trends import PERIOD, backtest, forecast, interest_counts, rising_falling
 from tiderec.interest.state import InterestConfig
 from tiderec.text.store import read_vectors
 
@@ -93,3 +94,38 @@ def interests(
     if html_path is not None:
         html_path.parent.mkdir(parents=True, exist_ok=True)
         html_path.write_text(timeline_html(tl), encoding="utf-8")
+
+
+@click.command()
+@click.option("--data", "cleaned_dir", required=True, type=click.Path(path_type=Path), help="A cleaned folder.")
+@click.option("--vectors", type=click.Path(path_type=Path), help="Vector store [default: DATA/../vectors].")
+@click.option("--per", type=click.Choice(["day", "week", "month"]), help="Window [default: by the data's span].")
+@click.option("--top", type=int, default=10, show_default=True, help="Interests to list per section.")
+def trends(cleaned_dir: Path, vectors: Path | None, per: Granularity | None, top: int) -> None:
+    """Rising and falling interests in the last window (significance-tested) and next window's demand."""
+    space, cleaned = _space_of(cleaned_dir, vectors)
+    inter = Interactions.from_events(cleaned.events, cleaned.user_vocab, cleaned.item_vocab)
+    if len(inter) == 0:
+        click.echo("no events")
+        return
+    gran = per or granularity_for(int(inter.ts.max() - inter.ts.min()))
+    counts = interest_counts(inter.ts, space.codes[inter.item], len(space.labels), gran)
+    if len(counts.starts) < 2:
+        click.echo(f"only one {gran} of data: nothing to compare")
+        return
+    moved = [t for t in rising_falling(counts.counts) if t.q < 0.05][:top]
+    click.echo(f"{counts.starts[-1].date()} vs {counts.starts[-2].date()} (per {gran}); significant at q < 0.05:")
+    for t in moved:
+        word = "rising " if t.ratio > 1 else "falling"
+        click.echo(f"  {word} {space.label(t.interest):40.40} {t.before:>6} -> {t.now:>6}  x{t.ratio:.2f}  q={t.q:.2g}")
+    if not moved:
+        click.echo("  none")
+    period = PERIOD[gran]
+    nxt = forecast(counts.counts, period)
+    busiest = np.argsort(-counts.counts[-1], kind="stable")[:top]
+    click.echo(f"next {gran}, expected events (busiest interests now):")
+    for k in busiest:
+        click.echo(f"  {space.label(int(k)):40.40} {counts.counts[-1, k]:>8.0f} -> {nxt[k]:>8.1f}")
+    origins = min(28 if gran == "day" else 8, len(counts.starts) - 1)
+    wape = backtest(counts.counts, period, origins)
+    click.echo(f"backtest, last {origins} {gran}s, WAPE: " + ", ".join(f"{k} {v:.3f}" for k, v in wape.items()))
