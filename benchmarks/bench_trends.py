@@ -44,18 +44,18 @@ def run(name: str, origins: int) -> dict[str, Any]:
         "origins": n,
         "wape": backtest(series, PERIOD["day"], n),
         "last_day": counts.starts[-1].date().isoformat(),
-        "significant_rising": sum(t.ratio > 1 for t in moved),
-        "significant_falling": sum(t.ratio < 1 for t in moved),
+        "significant_rising": int(sum(t.ratio > 1 for t in moved)),
+        "significant_falling": int(sum(t.ratio < 1 for t in moved)),
         "top_movers": [
             {
                 "interest": space.label(t.interest),
                 "before": t.before,
                 "now": t.now,
-                "ratio": round(t.ratio, 3),
+                "ratio": round(float(t.ratio), 3),
                 "q": float(f"{t.q:.3g}"),
             }
             for t in moved[:5]
-        ],  # fmt: skip
+        ],
         "mean_events_per_day": float(np.mean(series.sum(axis=1))),
     }
 
