@@ -87,3 +87,17 @@ def test_trends_command(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "significant at q < 0.05" in result.output
     assert "backtest, last 8 weeks, WAPE: tiderec" in result.output
+
+
+def test_report_command_writes_a_page_with_every_section(tmp_path: Path) -> None:
+    _world(tmp_path / "cleaned")
+    result = CliRunner().invoke(
+        cli, ["report", "--data", str(tmp_path / "cleaned"), "--out", str(tmp_path / "r" / "report.html")]
+    )
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    for section in ("summary", "timelines", "migrations", "trends", "short-term"):
+        assert f"id='{section}'" in page
+    assert page.count("<svg") >= 5
+    assert "<polyline" in page
+    assert "<script" not in page

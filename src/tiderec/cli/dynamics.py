@@ -1,4 +1,4 @@
-"""`tiderec migrations`, `interests`, `trends`: changes in histories, a user's timeline, population trends."""
+"""`tiderec migrations`, `interests`, `trends`, `report`: interest dynamics from a cleaned dataset."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tiderec.data.interactions import Interactions
 from tiderec.dynamics.batch import migrations_file
 from tiderec.dynamics.migration import MigrationConfig
 from tiderec.dynamics.plot import timeline_html
+from tiderec.dynamics.report import ReportConfig, report_html
 from tiderec.dynamics.space import InterestSpace, interest_space
 from tiderec.dynamics.timeline import Granularity, granularity_for, timeline
 from tiderec.dynamics.trends import PERIOD, backtest, forecast, interest_counts, rising_falling
@@ -129,3 +130,18 @@ def trends(cleaned_dir: Path, vectors: Path | None, per: Granularity | None, top
     origins = min(28 if gran == "day" else 8, len(counts.starts) - 1)
     wape = backtest(counts.counts, period, origins)
     click.echo(f"backtest, last {origins} {gran}s, WAPE: " + ", ".join(f"{k} {v:.3f}" for k, v in wape.items()))
+
+
+@click.command()
+@click.option("--data", "cleaned_dir", required=True, type=click.Path(path_type=Path), help="A cleaned folder.")
+@click.option("--vectors", type=click.Path(path_type=Path), help="Vector store [default: DATA/../vectors].")
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="report.html")
+@click.option("--users", type=int, default=3, show_default=True, help="Sample users with a timeline.")
+def report(cleaned_dir: Path, vectors: Path | None, out_path: Path, users: int) -> None:
+    """One HTML report of interest dynamics: timelines, migrations, trends, forecast vs actual, next interest."""
+    space, cleaned = _space_of(cleaned_dir, vectors)
+    inter = Interactions.from_events(cleaned.events, cleaned.user_vocab, cleaned.item_vocab)
+    title = f"Interest dynamics: {cleaned.events.meta.get('source', cleaned_dir.name)}"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(report_html(inter, space, title, ReportConfig(users=users)), encoding="utf-8")
+    click.echo(f"wrote {out_path}")

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from tiderec.cli.data import clean_command, datasets, ingest, stats
-from tiderec.cli.dynamics import interests, migrations, trends
+from tiderec.cli.dynamics import interests, migrations, report, trends
 from tiderec.cli.experiment import experiment
 from tiderec.cli.models import evaluate, recommend, train
 from tiderec.cli.pipeline import pipeline
@@ -53,6 +53,7 @@ for command in (
     migrations,
     interests,
     trends,
+    report,
 ):
     cli.add_command(command)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from html import escape
 
+import numpy as np
+
 from tiderec.dynamics.timeline import Timeline
 
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
@@ -52,3 +54,40 @@ def timeline_html(tl: Timeline) -> str:
         f"<body><h1>Interests of {escape(tl.user_id)} per {tl.granularity}</h1>{timeline_svg(tl)}"
         f"<table><tr><th>window</th><th>events</th><th>top interests</th></tr>{rows}</table></body></html>"
     )
+
+
+def line_chart_svg(
+    series: dict[str, np.ndarray],
+    x_labels: list[str],
+    width: int = 640,
+    height: int = 220,
+    dashed: frozenset[str] = frozenset(),
+) -> str:
+    """An <svg> line chart: one polyline per named series float[T] over shared x labels, with a legend;
+    names in `dashed` are drawn dashed (e.g. forecasts next to actuals)."""
+    top = max((float(np.nanmax(v)) for v in series.values() if len(v)), default=1.0) or 1.0
+    n = max(len(x_labels), 2)
+    left, bottom = 40, 20
+    x = [left + i * (width - left - 10) / (n - 1) for i in range(n)]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + bottom}" role="img">']
+    parts.append(f'<text x="0" y="12" font-size="9">{top:.0f}</text><text x="0" y="{height}" font-size="9">0</text>')
+    for i, (name, values) in enumerate(series.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        points = " ".join(
+            f"{x[t]:.1f},{height - float(v) / top * (height - 10):.1f}" for t, v in enumerate(values) if np.isfinite(v)
+        )
+        dash = ' stroke-dasharray="4 3"' if name in dashed else ""
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}>'
+            f"<title>{escape(name)}</title></polyline>"
+        )
+    step = max(1, n // 8)
+    for t in range(0, len(x_labels), step):
+        parts.append(f'<text x="{x[t]:.1f}" y="{height + 14}" font-size="9">{escape(x_labels[t])}</text>')
+    parts.append("</svg>")
+    legend = "".join(
+        f'<li><span style="background:{PALETTE[i % len(PALETTE)]};display:inline-block;width:10px;height:10px">'
+        f"</span> {escape(name)}</li>"
+        for i, name in enumerate(series)
+    )
+    return "".join(parts) + f'<ul class="legend">{legend}</ul>'
