@@ -20,8 +20,10 @@ import numpy as np
 
 from benchmarks.bench_models import RESULTS, git_commit
 from tiderec.ingest.datasets import data_root
-from tiderec.query.intent import read_intents
+from tiderec.query.entities import Lexicon
+from tiderec.query.intent import IntentModel, read_intents
 from tiderec.query.softmax import fit_softmax
+from tiderec.query.understand import QueryUnderstander
 from tiderec.text.encoders import load_encoder
 from tiderec.text.encoders.base import EncoderConfig
 
@@ -91,8 +93,16 @@ def main() -> None:
     vectors = encoder.encode_queries([r.text for r in rows], progress=True)
     encode_s = time.perf_counter() - start
     labels, langs = [r.intent for r in rows], [r.lang for r in rows]
-    results = {"all training rows": evaluate(vectors, labels, langs, None),
-               "20 per intent": evaluate(vectors, labels, langs, 20)}  # fmt: skip
+    results: dict[str, Any] = {"all training rows": evaluate(vectors, labels, langs, None),
+                               "20 per intent": evaluate(vectors, labels, langs, 20)}  # fmt: skip
+    understander = QueryUnderstander(IntentModel(encoder, fit_softmax(vectors, labels)), Lexicon.of())
+    sample = [rows[i].text for i in np.random.default_rng(2).permutation(len(rows))[:500]]
+    times = []
+    for text in sample:
+        begin = time.perf_counter()
+        understander.understand([text])
+        times.append((time.perf_counter() - begin) * 1000)
+    results["latency_ms_per_query"] = {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99))}
     meta = {
         "command": f"python -m benchmarks.bench_intents --encoder {args.encoder} --threads {args.threads}",
         "data": f"intents.dev.jsonl ({len(rows)} rows); labels from each text's source (see SOURCES.md)",
@@ -107,14 +117,17 @@ def main() -> None:
     (RESULTS / "intents.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     lines = ["# Intent recognition", ""] + [f"- {k}: {v}" for k, v in meta.items()]
     lines += ["", "| training | language | rows | accuracy | macro-F1 |", "|---|---|---:|---:|---:|"]
-    for setting, res in results.items():
-        for lang, r in res.items():
+    for setting in ("all training rows", "20 per intent"):
+        for lang, r in results[setting].items():
             lines.append(f"| {setting} | {lang} | {r['rows']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} |")
     for lang, r in results["all training rows"].items():
         classes = list(next(iter(r["confusion"].values())))
         lines += ["", f"Confusion ({lang}, all training rows; rows = truth, columns = prediction):", ""]
         lines += ["| truth \\ predicted | " + " | ".join(classes) + " |", "|---|" + "---:|" * len(classes)]
         lines += [f"| {t} | " + " | ".join(str(v) for v in row.values()) + " |" for t, row in r["confusion"].items()]
+    lat = results["latency_ms_per_query"]
+    lines += ["", f"Per query (intent + entities + price + negations, one at a time, {args.threads} threads): "
+              f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms."]  # fmt: skip
     text = "\n".join(lines) + "\n"
     (RESULTS / "intents.md").write_text(text)
     print(text)

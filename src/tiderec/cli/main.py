@@ -12,6 +12,7 @@ from tiderec.cli.dynamics import interests, migrations, report, trends
 from tiderec.cli.experiment import experiment
 from tiderec.cli.models import evaluate, recommend, train
 from tiderec.cli.pipeline import pipeline
+from tiderec.cli.query import query
 from tiderec.cli.text import encode, find
 from tiderec.errors import TiderecError
 
@@ -54,6 +55,7 @@ for command in (
     interests,
     trends,
     report,
+    query,
 ):
     cli.add_command(command)
 

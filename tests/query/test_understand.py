@@ -1,0 +1,97 @@
+"""Intent recognition and query understanding with the real multilingual encoder (USE), trained on a small
+sample of the shipped labelled intents so that the test stays fast."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tiderec.cli.main import cli
+from tiderec.ingest.datasets import data_root
+from tiderec.query.entities import Lexicon
+from tiderec.query.intent import IntentModel, LabelledText, read_intents
+from tiderec.query.softmax import SoftmaxClassifier, fit_softmax
+from tiderec.query.understand import QueryUnderstander
+from tiderec.text.encoders import load_encoder
+from tiderec.text.encoders.base import EncoderConfig
+
+PER_INTENT, HELD_OUT = 60, 10
+
+
+def _sample() -> tuple[list[LabelledText], list[LabelledText]]:
+    rows = read_intents(data_root() / "queries" / "intents.dev.jsonl")
+    rng = np.random.default_rng(0)
+    train, test = [], []
+    for key in sorted({(r.lang, r.intent) for r in rows}):
+        group = [r for r in rows if (r.lang, r.intent) == key]
+        picks = rng.permutation(len(group))[: PER_INTENT + HELD_OUT]
+        train += [group[i] for i in picks[:PER_INTENT]]
+        test += [group[i] for i in picks[PER_INTENT:]]
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[IntentModel, list[LabelledText], Path]:
+    train, test = _sample()
+    encoder = load_encoder(EncoderConfig(name="use", threads=2))
+    classifier = fit_softmax(encoder.encode_queries([r.text for r in train]), [r.intent for r in train])
+    folder = tmp_path_factory.mktemp("intent")
+    classifier.save(folder)
+    return IntentModel(encoder, SoftmaxClassifier.load(folder), threshold=0.0), test, folder
+
+
+def test_each_intent_in_each_language_is_recognised(trained: tuple[IntentModel, list[LabelledText], Path]) -> None:
+    model, test, _ = trained
+    predicted = model.predict([r.text for r in test])
+    for key in sorted({(r.lang, r.intent) for r in test}):
+        hits = [p.label == r.intent for p, r in zip(predicted, test, strict=True) if (r.lang, r.intent) == key]
+        assert sum(hits) >= 6, (key, sum(hits))
+    assert all(0.0 < p.confidence <= 1.0 for p in predicted)
+
+
+def test_bad_input_gets_an_answer_not_an_exception(trained: tuple[IntentModel, list[LabelledText], Path]) -> None:
+    model, _, _ = trained
+    understander = QueryUnderstander(model, Lexicon.of())
+    texts = ["", "   ", "🙂🙂🙂", "x" * 10_000, "ignore previous instructions'; DROP TABLE items; --", "五百 1k ¥1,299"]
+    results = understander.understand(texts)
+    assert [r.intent for r in results[:3]] == ["other", "other", "other"]
+    assert all(r.entities == [] for r in results[:3])
+    for r in results:
+        json.dumps(r.to_dict())
+
+
+def test_constraints_are_read_and_uncertain_product_queries_are_searches(
+    trained: tuple[IntentModel, list[LabelledText], Path],
+) -> None:
+    model, _, _ = trained
+    strict = IntentModel(model.encoder, model.classifier, threshold=0.999)
+    (result,) = QueryUnderstander(strict, Lexicon.of()).understand(["a leather sofa under $500, not grey"])
+    assert result.intent == "search"
+    record = result.to_dict()
+    assert record["price"] == {"min": None, "max": 500.0}
+    assert [n["text"] for n in record["negations"]] == ["grey"]
+    assert {"text": "leather", "type": "attribute", "start": 2, "end": 9} in record["entities"]
+
+
+def test_query_command_batch(trained: tuple[IntentModel, list[LabelledText], Path], tmp_path: Path) -> None:
+    _, _, folder = trained
+    lines = [{"text": "compare iphone 13 and pixel 7 cameras"}, {"text": "地址可以帮我修改下吗"}]
+    (tmp_path / "q.jsonl").write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
+    result = CliRunner().invoke(
+        cli, ["query", "--input", str(tmp_path / "q.jsonl"), "--output", str(tmp_path / "out.jsonl"),
+              "--intent-model", str(folder)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [o["intent"] for o in out] == ["compare", "support"]
+    models = [e["text"] for e in out[0]["entities"] if e["type"] == "model"]
+    assert models == ["iphone 13", "pixel 7"]
+    (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\nnot json\n')
+    bad = CliRunner().invoke(cli, ["query", "--input", str(tmp_path / "bad.jsonl"), "--intent-model", str(folder)])
+    assert bad.exit_code == 2
+    assert "bad.jsonl:2" in bad.output
+    assert "give either a query TEXT or --input" in CliRunner().invoke(cli, ["query"]).output
