@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from tiderec.errors import DatasetError
-from tiderec.interest.state import Event, InterestState, Profile
+from tiderec.interest.state import Event, InterestState, Profile, QueryInterest
 
 FORMAT = 1
 
@@ -20,6 +20,9 @@ def encode(state: InterestState) -> bytes:
     arrays = [state.long.vector.astype("<f8"), state.short.vector.astype("<f8")]
     if state.model_state is not None:
         arrays.append(np.asarray(state.model_state, dtype="<f4"))
+    q = state.query
+    if q is not None:
+        arrays.append(np.asarray(q.vector, dtype="<f4"))
     header = {
         "format": FORMAT,
         "user_id": state.user_id,
@@ -31,7 +34,11 @@ def encode(state: InterestState) -> bytes:
         "unknown_items": state.unknown_items,
         "duplicates": state.duplicates,
         "keys": [str(k) for k in state.keys],
-    }
+        "query": None
+        if q is None
+        else {"text": q.text, "dim": int(q.vector.size), "ts_us": q.ts_us, "min": q.min_price, "max": q.max_price,
+              "negations": list(q.negations)},
+    }  # fmt: skip
     head = json.dumps(header, separators=(",", ":")).encode("utf-8")
     return struct.pack("<I", len(head)) + head + b"".join(a.tobytes() for a in arrays)
 
@@ -50,6 +57,11 @@ def decode(blob: bytes) -> InterestState:
     short_vec = np.frombuffer(blob, "<f8", dim, offset + 8 * dim)
     model_dim = header["model_dim"]
     model = None if model_dim is None else np.frombuffer(blob, "<f4", model_dim, offset + 16 * dim).copy()
+    query = None
+    if header.get("query") is not None:
+        q = header["query"]
+        vector = np.frombuffer(blob, "<f4", q["dim"], offset + 16 * dim + 4 * (model_dim or 0)).copy()
+        query = QueryInterest(q["text"], vector, int(q["ts_us"]), q["min"], q["max"], tuple(q["negations"]))
     return InterestState(
         user_id=header["user_id"],
         window=tuple(Event(str(i), int(x), int(t), int(k)) for i, x, t, k in header["window"]),
@@ -60,6 +72,7 @@ def decode(blob: bytes) -> InterestState:
         unknown_items=header["unknown_items"],
         duplicates=header["duplicates"],
         keys=tuple(int(k) for k in header["keys"]),
+        query=query,
     )
 
 

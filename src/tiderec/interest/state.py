@@ -118,9 +118,23 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class QueryInterest:
+    """What the user last asked for: the query's vector float32[d] in the item-vector space, when, and its
+    constraints (price limits, negated phrases); it fades with its own half-life (see the recommender)."""
+
+    text: str
+    vector: np.ndarray
+    ts_us: int
+    min_price: float | None = None
+    max_price: float | None = None
+    negations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class InterestState:
     """Everything tiderec knows about one user's interests right now. window: recent events in time order;
-    model_state: float32[D] from the model over the window, or None; keys: recent event keys (arrival order)."""
+    model_state: float32[D] from the model over the window, or None; keys: recent event keys (arrival order);
+    query: the last natural-language query, or None."""
 
     user_id: str
     window: tuple[Event, ...]
@@ -131,6 +145,7 @@ class InterestState:
     unknown_items: int
     duplicates: int
     keys: tuple[int, ...]
+    query: QueryInterest | None = None
 
     @property
     def last_ts(self) -> int:
@@ -195,8 +210,14 @@ def update(state: InterestState, event: Event, context: InterestContext) -> Inte
         model_state = context.encoder(window)
     keys = (*state.keys, key)[-cfg.dedupe_keys :]
     return InterestState(
-        state.user_id, window, long, short, model_state, state.n_events + 1, unknown, state.duplicates, keys
-    )
+        state.user_id, window, long, short, model_state, state.n_events + 1, unknown, state.duplicates, keys,
+        state.query,
+    )  # fmt: skip
+
+
+def apply_query(state: InterestState, query: QueryInterest) -> InterestState:
+    """The state with a new query as its short-term ask (pure; the previous query is replaced)."""
+    return replace(state, query=query)
 
 
 def batch_state(user_id: str, events: Sequence[Event], context: InterestContext) -> InterestState:
