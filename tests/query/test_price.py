@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tiderec.query.entities import Lexicon
 from tiderec.query.price import parse_price
 
 CASES = [
@@ -59,3 +60,8 @@ def test_numbers_that_are_not_prices_are_left_alone(text: str) -> None:
 
 def test_long_text_is_fine() -> None:
     assert parse_price("x" * 10_000 + " under $5") is not None
+
+
+def test_price_words_are_not_model_numbers() -> None:
+    found = Lexicon.of().find("christmas decorations under 3 pounds, compare iphone 13 and pixel 7, size 10")
+    assert [(e.text, e.type) for e in found] == [("iphone 13", "model"), ("pixel 7", "model")]

@@ -13,6 +13,7 @@ from tiderec.cli.experiment import experiment
 from tiderec.cli.models import evaluate, recommend, train
 from tiderec.cli.pipeline import pipeline
 from tiderec.cli.query import query
+from tiderec.cli.serve import keys, serve
 from tiderec.cli.text import encode, find
 from tiderec.errors import TiderecError
 
@@ -56,6 +57,8 @@ for command in (
     trends,
     report,
     query,
+    serve,
+    keys,
 ):
     cli.add_command(command)
 

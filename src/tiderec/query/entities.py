@@ -24,6 +24,12 @@ MODEL = re.compile(
 )
 
 
+NOT_MODEL_PREFIX = frozenset(
+    {"under", "over", "below", "above", "about", "around", "size", "top", "for", "with", "to", "up", "at", "than"}
+    | {"and", "or", "the", "set", "of", "pack", "only", "pcs", "x", "no", "not", "from", "in", "on", "by", "is"}
+)
+
+
 @dataclass(frozen=True)
 class Entity:
     text: str
@@ -70,6 +76,9 @@ class Lexicon:
                     taken[start:end] = [True] * (end - start)
                 start = lower.find(term, start + 1)
         for match in MODEL.finditer(text):
+            prefix = re.match(r"[A-Za-z]+", match.group(0))
+            if prefix is not None and prefix.group(0).lower() in NOT_MODEL_PREFIX:
+                continue
             if not any(taken[match.start() : match.end()]) and any(c.isdigit() for c in match.group(0)):
                 found.append(Entity(match.group(0), "model", match.start(), match.end()))
         return sorted(found, key=lambda e: e.start)

@@ -58,6 +58,8 @@ class QueryUnderstander:
                 out.append(Understanding(text, intent.label, intent.confidence, [], None, []))
                 continue
             entities, price = self.lexicon.find(text), parse_price(text)
+            if price is not None:
+                entities = [e for e in entities if e.end <= price.start or e.start >= price.end]
             label = intent.label
             if label == "uncertain" and (price is not None or any(e.type != "attribute" for e in entities)):
                 label = "search"

@@ -1,0 +1,63 @@
+"""`tiderec serve` (the HTTP service) and `tiderec keys create` (API keys with scopes)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import click
+
+from tiderec.errors import ConfigError
+from tiderec.serving.keys import SCOPES, KeyStore
+from tiderec.serving.service import server_secret
+
+db_option = click.option(
+    "--db", "db_path", type=click.Path(path_type=Path), default=Path("runs/serve/tiderec.sqlite"), show_default=True,
+    help="SQLite database (WAL) for interest states and API keys; the secret lies beside it.",
+)  # fmt: skip
+
+
+@click.command()
+@click.option("--data", "cleaned_dir", required=True, type=click.Path(path_type=Path), help="A cleaned catalogue.")
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), help="A trained model folder.")
+@click.option("--vectors", type=click.Path(path_type=Path), help="Vector store [default: DATA/../vectors].")
+@click.option("--intent-model", "intent_dir", type=click.Path(path_type=Path), default=Path("runs/query/intent"),
+              show_default=True, help="Intent classifier (trained there on first start when missing).")  # fmt: skip
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+def serve(
+    cleaned_dir: Path,
+    model_dir: Path | None,
+    vectors: Path | None,
+    intent_dir: Path,
+    db_path: Path,
+    host: str,
+    port: int,
+) -> None:
+    """Run the HTTP API (OpenAPI at /docs); create keys first with `tiderec keys create`."""
+    import uvicorn
+
+    from tiderec.serving.app import create_app
+    from tiderec.serving.service import load_service
+
+    service = load_service(cleaned_dir, db_path, model_dir, vectors, intent_dir)
+    uvicorn.run(create_app(service), host=host, port=port, log_level="info")
+
+
+@click.group()
+def keys() -> None:
+    """API keys of the service."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(SCOPES), help="Repeatable.")
+@db_option
+def create_key(name: str, scopes: tuple[str, ...], db_path: Path) -> None:
+    """Create (or replace) a key; it is printed once and stored only as a keyed hash."""
+    if not scopes:
+        raise ConfigError("give at least one --scope")
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    store = KeyStore(sqlite3.connect(db_path), server_secret(db_path.parent))
+    click.echo(store.create(name, list(scopes)))

@@ -1,0 +1,147 @@
+"""The HTTP API (FastAPI, versioned under /v1, OpenAPI at /docs): thin handlers over `Service`, API keys with
+scopes, request and batch limits, per-key rate limits, precise 4xx errors and no stack traces to clients."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+
+from tiderec.errors import TiderecError
+from tiderec.serving.keys import Key
+from tiderec.serving.service import EventIn, Service
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request body bytes, events per batch, requests per second per key (token bucket with 2 s of burst)."""
+
+    max_body: int = 1_000_000
+    max_batch: int = 1000
+    per_second: float = 200.0
+
+
+class EventBody(BaseModel):
+    user_id: str = Field(min_length=1, max_length=200)
+    item_id: str = Field(min_length=1, max_length=200)
+    ts: float = Field(description="Epoch seconds", ge=0)
+    event_type: str = "view"
+
+
+class EventsBody(BaseModel):
+    events: list[EventBody]
+
+
+class QueryBody(BaseModel):
+    text: str = Field(max_length=10_000)
+    user_id: str | None = Field(default=None, max_length=200)
+
+
+class Metrics:
+    """Prometheus text counters and latency sums per route and status."""
+
+    def __init__(self) -> None:
+        self.count: dict[tuple[str, int], int] = defaultdict(int)
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        self.count[(route, status)] += 1
+        self.seconds[route] += seconds
+
+    def render(self) -> str:
+        lines = ["# TYPE tiderec_requests_total counter"]
+        lines += [f'tiderec_requests_total{{route="{r}",status="{s}"}} {n}' for (r, s), n in sorted(self.count.items())]
+        lines += ["# TYPE tiderec_request_seconds_sum counter"]
+        lines += [f'tiderec_request_seconds_sum{{route="{r}"}} {v:.6f}' for r, v in sorted(self.seconds.items())]
+        return "\n".join(lines) + "\n"
+
+
+def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
+    """The app over a loaded service; nothing is created at import time."""
+    lim = limits or Limits()
+    app = FastAPI(title="tiderec", version="1", description="Interests that move in real time.")
+    metrics = Metrics()
+    buckets: dict[str, tuple[float, float]] = {}
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        size = request.headers.get("content-length")
+        if size is not None and size.isdigit() and int(size) > lim.max_body:
+            response: Response = JSONResponse({"error": f"request body over {lim.max_body} bytes"}, status_code=413)
+        else:
+            try:
+                response = await call_next(request)
+            except Exception:
+                response = JSONResponse({"error": "internal error"}, status_code=500)
+        route = request.scope.get("route")
+        metrics.observe(getattr(route, "path", "unmatched"), response.status_code, time.perf_counter() - start)
+        return response
+
+    @app.exception_handler(TiderecError)
+    async def user_error(request: Request, exc: TiderecError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    def scope(name: str) -> Callable[..., Key]:
+        def check(x_api_key: Annotated[str | None, Header()] = None) -> Key:
+            key = service.keys.check(x_api_key)
+            if key is None:
+                raise HTTPException(401, "missing or unknown API key (header X-API-Key)")
+            if name not in key.scopes and "admin" not in key.scopes:
+                raise HTTPException(403, f"this key lacks the {name!r} scope")
+            now = time.monotonic()
+            tokens, last = buckets.get(key.name, (2 * lim.per_second, now))
+            tokens = min(2 * lim.per_second, tokens + (now - last) * lim.per_second)
+            if tokens < 1:
+                raise HTTPException(429, "rate limit exceeded for this key")
+            buckets[key.name] = (tokens - 1, now)
+            return key
+
+        return check
+
+    ingest, read, admin = Depends(scope("ingest")), Depends(scope("read")), Depends(scope("admin"))
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> dict[str, Any]:
+        return {"status": "ready", "items": len(service.catalogue.titles)}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics_text() -> str:
+        return metrics.render()
+
+    @app.post("/v1/events", dependencies=[ingest])
+    def post_events(body: EventsBody) -> dict[str, int]:
+        if len(body.events) > lim.max_batch:
+            raise HTTPException(413, f"{len(body.events)} events in one batch; at most {lim.max_batch}")
+        events = [EventIn(e.user_id, e.item_id, int(e.ts * 1e6), e.event_type) for e in body.events]
+        return service.ingest(events)
+
+    @app.get("/v1/users/{user_id}/recommendations", dependencies=[read])
+    def recommendations(
+        user_id: str, k: Annotated[int, Query(ge=1, le=200)] = 10, explore: bool = False
+    ) -> dict[str, Any]:
+        return service.recommend(user_id, k, explore)
+
+    @app.get("/v1/users/{user_id}/interests", dependencies=[read])
+    def interests(user_id: str) -> dict[str, Any]:
+        return service.interests(user_id)
+
+    @app.post("/v1/query", dependencies=[read])
+    def query(body: QueryBody) -> dict[str, Any]:
+        return service.query(body.text, body.user_id)
+
+    @app.delete("/v1/users/{user_id}", dependencies=[admin])
+    def forget(user_id: str) -> dict[str, bool]:
+        return {"deleted": service.forget(user_id)}
+
+    return app

@@ -1,0 +1,211 @@
+"""Everything the HTTP app calls: ingest events, recommend, read interests, understand queries, forget users.
+State is committed per user in the state store, keyed by a pseudonym; recommendations are computed from the
+committed state, so an event or a query changes the very next list."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tiderec.clean.store import read_cleaned
+from tiderec.clean.vocab import Vocabulary
+from tiderec.dynamics.migration import detect
+from tiderec.dynamics.space import InterestSpace, interest_space
+from tiderec.errors import RequestError
+from tiderec.explore.greedy import EpsilonGreedy, Greedy
+from tiderec.explore.seeding import request_seed
+from tiderec.interest.encoder import model_encoder
+from tiderec.interest.state import (
+    Event,
+    InterestContext,
+    InterestState,
+    QueryInterest,
+    apply_query,
+    initial,
+    update,
+)
+from tiderec.interest.store import SQLiteStateStore, StateStore
+from tiderec.query.entities import Lexicon
+from tiderec.query.understand import QueryUnderstander, intent_model
+from tiderec.recommender import Recommender
+from tiderec.serving.keys import KeyStore, pseudonym
+from tiderec.text.encoders import load_encoder
+from tiderec.text.encoders.base import EncoderConfig, TextEncoder
+from tiderec.text.store import read_vectors
+from tiderec.train.registry import load_model
+from tiderec.types import EVENT_TYPES
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The items the service knows, in vocabulary order, with their titles, prices and interest space."""
+
+    vocab: Vocabulary
+    titles: list[str]
+    prices: np.ndarray
+    space: InterestSpace
+
+
+@dataclass(frozen=True)
+class EventIn:
+    user_id: str
+    item_id: str
+    ts_us: int
+    event_type: str
+
+
+class Service:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        context: InterestContext,
+        recommender: Recommender,
+        store: StateStore,
+        keys: KeyStore,
+        secret: bytes,
+        understander: QueryUnderstander | None = None,
+        query_encoder: TextEncoder | None = None,
+    ) -> None:
+        self.catalogue, self.context, self.recommender = catalogue, context, recommender
+        self.store, self.keys, self.secret = store, keys, secret
+        self.understander, self.query_encoder = understander, query_encoder
+        self.explorer = EpsilonGreedy()
+
+    def _state(self, user_id: str) -> InterestState:
+        return self.store.get(pseudonym(self.secret, user_id)) or initial(pseudonym(self.secret, user_id), self.context)
+
+    def ingest(self, events: list[EventIn]) -> dict[str, int]:
+        """Fold events into their users' states and commit them (one transaction for the batch)."""
+        states: dict[str, InterestState] = {}
+        unknown = duplicates = 0
+        for e in events:
+            if e.event_type not in EVENT_TYPES:
+                raise RequestError(f"event_type {e.event_type!r}: expected one of {list(EVENT_TYPES)}")
+            state = states.get(e.user_id) or self._state(e.user_id)
+            index = self.catalogue.vocab.index_of(e.item_id)
+            before = state.duplicates
+            state = update(state, Event(e.item_id, -1 if index is None else index, e.ts_us,
+                                        EVENT_TYPES.index(e.event_type)), self.context)  # fmt: skip
+            duplicates += state.duplicates - before
+            unknown += index is None
+            states[e.user_id] = state
+        self.store.put_many(states.values())
+        return {"accepted": len(events) - duplicates, "duplicates": duplicates, "unknown_items": unknown,
+                "users": len(states)}  # fmt: skip
+
+    def recommend(self, user_id: str, k: int, explore: bool = False, now_us: int | None = None) -> dict[str, Any]:
+        now = now_us if now_us is not None else time.time_ns() // 1000
+        state = self._state(user_id)
+        self.recommender.policy = self.explorer if explore else Greedy()
+        served = self.recommender.recommend(state, k, now, request_seed(0, user_id, now))
+        items = served.items
+        return {
+            "user_id": user_id,
+            "policy": items.policy,
+            "items": [
+                {
+                    "item_id": self.catalogue.vocab.ids[int(i)],
+                    "title": self.catalogue.titles[int(i)],
+                    "score": round(float(s), 5),
+                    "propensity": round(float(p), 6),
+                    "reason": r,
+                }
+                for i, s, p, r in zip(items.items, items.scores, items.propensities, served.reasons, strict=True)
+            ],
+        }
+
+    def interests(self, user_id: str) -> dict[str, Any]:
+        state = self._state(user_id)
+        space = self.catalogue.space
+
+        def named(pairs: list[tuple[int, float]]) -> list[dict[str, Any]]:
+            return [{"interest": space.label(c), "share": round(s, 4)} for c, s in pairs]
+
+        codes = np.array([space.codes[e.item] if e.item >= 0 else -1 for e in state.window], dtype=np.int64)
+        changes = detect(codes, vectors=space.vectors)
+        return {
+            "user_id": user_id,
+            "events": state.n_events,
+            "long_term": named(state.long.top_categories(5)),
+            "short_term": named(state.short.top_categories(5)),
+            "recent": [
+                {"item_id": e.item_id, "ts_us": e.ts_us, "event_type": EVENT_TYPES[e.event_type]}
+                for e in state.window[-10:]
+            ],
+            "migrations": [
+                {
+                    "at": state.window[m.at_index].ts_us,
+                    "kind": m.kind,
+                    "confidence": m.confidence,
+                    "from": named(m.from_[:3]),
+                    "to": named(m.to[:3]),
+                }
+                for m in changes
+            ],
+            "query": None if state.query is None else {"text": state.query.text, "ts_us": state.query.ts_us},
+        }
+
+    def query(self, text: str, user_id: str | None, now_us: int | None = None) -> dict[str, Any]:
+        """Understand the text; with a user, its interest becomes that user's short-term query interest."""
+        if self.understander is None or self.query_encoder is None:
+            raise RequestError("this service was started without query understanding")
+        (result,) = self.understander.understand([text])
+        out = result.to_dict()
+        if user_id is not None and result.intent not in ("other", "support"):
+            now = now_us if now_us is not None else time.time_ns() // 1000
+            vector = self.query_encoder.encode_queries([text])[0]
+            price = result.price
+            query = QueryInterest(text, vector, now, price.min if price else None, price.max if price else None,
+                                  tuple(n.text for n in result.negations))  # fmt: skip
+            self.store.put(apply_query(self._state(user_id), query))
+            out["applied_to_user"] = True
+        return out
+
+    def forget(self, user_id: str) -> bool:
+        return self.store.delete(pseudonym(self.secret, user_id))
+
+
+def server_secret(folder: Path) -> bytes:
+    """The service's secret (created once, owner-readable only) for key hashes and pseudonyms."""
+    path = folder / "secret.key"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
+
+
+def load_service(
+    cleaned_dir: Path,
+    db_path: Path,
+    model_dir: Path | None = None,
+    vectors_dir: Path | None = None,
+    intent_dir: Path | None = None,
+) -> Service:
+    """Artefacts of the README's main job (cleaned catalogue, vectors, a trained model) + the SQLite database."""
+    cleaned = read_cleaned(cleaned_dir)
+    store_dir = vectors_dir if vectors_dir is not None else cleaned_dir.parent / "vectors"
+    vectors_store = read_vectors(store_dir)
+    vectors, _ = vectors_store.aligned(cleaned.item_vocab.ids)
+    space = interest_space(cleaned.items, vectors)
+    frame = cleaned.items.frame
+    catalogue = Catalogue(cleaned.item_vocab, [t or "" for t in frame["title"].to_list()],
+                          frame["price"].cast(float).fill_null(np.nan).to_numpy(), space)  # fmt: skip
+    saved = load_model(model_dir) if model_dir is not None else None
+    encoder = model_encoder(saved.model, int(saved.manifest["max_len"])) if saved is not None else None
+    context = InterestContext(vectors, space.codes, encoder=encoder)
+    recommender = Recommender(saved.model if saved else None, vectors, catalogue.prices, catalogue.titles)
+    secret = server_secret(db_path.parent)
+    store = SQLiteStateStore(db_path)
+    keys = KeyStore(sqlite3.connect(db_path, check_same_thread=False), secret)
+    understander = None
+    if intent_dir is not None:
+        understander = QueryUnderstander(intent_model(intent_dir), Lexicon.of(cleaned.items))
+    query_encoder = load_encoder(EncoderConfig(name=vectors_store.space.encoder))
+    return Service(catalogue, context, recommender, store, keys, secret, understander, query_encoder)

@@ -1,0 +1,131 @@
+"""The HTTP service end to end: real multilingual encoder for items and queries, real SQLite, real FastAPI app."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+
+from tiderec.clean.vocab import Vocabulary
+from tiderec.dynamics.space import InterestSpace
+from tiderec.ingest.datasets import data_root
+from tiderec.interest.state import InterestContext
+from tiderec.interest.store import SQLiteStateStore
+from tiderec.query.entities import Lexicon
+from tiderec.query.intent import IntentModel, read_intents
+from tiderec.query.softmax import fit_softmax
+from tiderec.query.understand import QueryUnderstander
+from tiderec.recommender import Recommender
+from tiderec.serving.app import Limits, create_app
+from tiderec.serving.keys import KeyStore
+from tiderec.serving.service import Catalogue, Service
+from tiderec.text.encoders import load_encoder
+from tiderec.text.encoders.base import EncoderConfig
+
+COLOURS = ["red", "blue", "green", "black", "grey"]
+SHOES = [f"{c} running shoe" for c in COLOURS] + [f"{c} trail running shoe" for c in COLOURS]
+TENTS = [f"{c} camping tent" for c in COLOURS] + [f"{c} family dome tent" for c in COLOURS]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestClient, dict[str, str], Path]:
+    root = tmp_path_factory.mktemp("serve")
+    encoder = load_encoder(EncoderConfig(name="use", threads=2))
+    titles = SHOES + TENTS
+    vectors = encoder.encode_passages(titles)
+    prices = np.array([30.0 + 10 * i for i in range(10)] + [100.0 + 50 * i for i in range(10)])
+    ids = [f"s{i}" for i in range(10)] + [f"t{i}" for i in range(10)]
+    vocab = Vocabulary.from_ids(pl.Series(ids))
+    space = InterestSpace(np.array([0] * 10 + [1] * 10), ["running shoes", "tents"], "test", None)
+    rows = read_intents(data_root() / "queries" / "intents.dev.jsonl")
+    rng = np.random.default_rng(0)
+    picked = []
+    for key in sorted({(r.lang, r.intent) for r in rows}):
+        group = [r for r in rows if (r.lang, r.intent) == key]
+        picked += [group[i] for i in rng.permutation(len(group))[:40]]
+    classifier = fit_softmax(encoder.encode_queries([r.text for r in picked]), [r.intent for r in picked])
+    intents = IntentModel(encoder, classifier)
+    catalogue = Catalogue(vocab, titles, prices, space)
+    context = InterestContext(vectors, space.codes)
+    db = root / "tiderec.sqlite"
+    keys = KeyStore(sqlite3.connect(db, check_same_thread=False), b"test-secret")
+    service = Service(
+        catalogue, context, Recommender(None, vectors, prices, titles), SQLiteStateStore(db), keys, b"test-secret",
+        QueryUnderstander(intents, Lexicon.of()), encoder,
+    )  # fmt: skip
+    issued = {s: keys.create(s, [s]) for s in ("ingest", "read", "admin")}
+    return TestClient(create_app(service, Limits(max_batch=50))), issued, db
+
+
+def _top(client: TestClient, key: str, user: str, k: int = 3) -> list[str]:
+    response = client.get(f"/v1/users/{user}/recommendations", params={"k": k}, headers={"X-API-Key": key})
+    assert response.status_code == 200, response.text
+    return [item["item_id"] for item in response.json()["items"]]
+
+
+def test_health_and_keys(setup: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, keys, _ = setup
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["items"] == 20
+    assert client.get("/v1/users/u/recommendations").status_code == 401
+    assert client.get("/v1/users/u/recommendations", headers={"X-API-Key": "tr_wrong"}).status_code == 401
+    denied = client.post("/v1/events", json={"events": []}, headers={"X-API-Key": keys["read"]})
+    assert denied.status_code == 403
+    assert "ingest" in denied.json()["detail"]
+
+
+def test_an_event_and_a_query_change_the_very_next_list(setup: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, keys, db = setup
+    ingest, read = {"X-API-Key": keys["ingest"]}, keys["read"]
+    shoes = [{"user_id": "ana", "item_id": f"s{i}", "ts": 1_700_000_000 + i, "event_type": "view"} for i in range(4)]
+    assert client.post("/v1/events", json={"events": shoes}, headers=ingest).json()["accepted"] == 4
+    assert all(i.startswith("s") for i in _top(client, read, "ana"))
+    tents = [{"user_id": "ana", "item_id": f"t{i}", "ts": 1_700_000_100 + i, "event_type": "cart"} for i in range(6)]
+    client.post("/v1/events", json={"events": tents}, headers=ingest)
+    assert _top(client, read, "ana", 1)[0].startswith("t")
+    client.post("/v1/events", json={"events": shoes * 3}, headers=ingest)
+    answer = client.post("/v1/query", json={"text": "a camping tent under 300, not red", "user_id": "ana"},
+                         headers={"X-API-Key": read}).json()  # fmt: skip
+    assert answer["price"] == {"min": None, "max": 300.0}
+    assert answer["applied_to_user"] is True
+    top = _top(client, read, "ana", 3)
+    assert all(i.startswith("t") for i in top)
+    titles = {f"t{i}": TENTS[i] for i in range(10)}
+    assert all("red" not in titles[i] for i in top)
+    stored = sqlite3.connect(db).execute("SELECT user_id FROM interest_state").fetchall()
+    assert ("ana",) not in stored
+    interests = client.get("/v1/users/ana/interests", headers={"X-API-Key": read}).json()
+    assert interests["events"] == 10
+    assert interests["query"]["text"] == "a camping tent under 300, not red"
+
+
+def test_bad_requests_get_precise_errors(setup: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, keys, _ = setup
+    ingest = {"X-API-Key": keys["ingest"]}
+    missing = client.post("/v1/events", json={"events": [{"item_id": "s1", "ts": 1}]}, headers=ingest)
+    assert missing.status_code == 422
+    assert missing.json()["detail"][0]["loc"] == ["body", "events", 0, "user_id"]
+    liked = {"user_id": "x", "item_id": "s1", "ts": 1, "event_type": "like"}
+    kind = client.post("/v1/events", json={"events": [liked]}, headers=ingest)
+    assert kind.status_code == 400
+    assert "expected one of" in kind.json()["error"]
+    many = [{"user_id": "x", "item_id": "s1", "ts": i} for i in range(51)]
+    assert client.post("/v1/events", json={"events": many}, headers=ingest).status_code == 413
+    too_big = client.get("/v1/users/x/recommendations", params={"k": 999}, headers={"X-API-Key": keys["read"]})
+    assert too_big.status_code == 422
+    assert "Traceback" not in too_big.text
+
+
+def test_forget_a_user_and_metrics(setup: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, keys, _ = setup
+    event = {"user_id": "bo", "item_id": "s1", "ts": 1_700_000_000}
+    client.post("/v1/events", json={"events": [event]}, headers={"X-API-Key": keys["ingest"]})
+    assert client.delete("/v1/users/bo", headers={"X-API-Key": keys["read"]}).status_code == 403
+    assert client.delete("/v1/users/bo", headers={"X-API-Key": keys["admin"]}).json() == {"deleted": True}
+    assert client.get("/v1/users/bo/interests", headers={"X-API-Key": keys["read"]}).json()["events"] == 0
+    text = client.get("/metrics").text
+    assert 'tiderec_requests_total{route="/v1/events",status="200"}' in text
