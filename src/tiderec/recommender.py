@@ -71,13 +71,30 @@ class Recommender:
             with torch.inference_mode():
                 self.item_table = model.item_table().float().numpy()
 
+    def add_items(self, rows: np.ndarray, vectors: np.ndarray, prices: np.ndarray, texts: list[str]) -> None:
+        """Insert or update items at indices `rows` (new indices extend the catalogue): they are scored by text
+        at once; the model scores them neutrally until it is retrained."""
+        n = max(len(self.item_vectors), int(rows.max()) + 1)
+        if n > len(self.item_vectors):
+            extra = n - len(self.item_vectors)
+            self.item_vectors = np.vstack(
+                [self.item_vectors, np.zeros((extra, self.item_vectors.shape[1]), np.float32)]
+            )
+            self.prices = np.concatenate([self.prices, np.full(extra, np.nan)])
+            self.texts = self.texts + [""] * extra
+        self.item_vectors[rows] = vectors
+        self.prices[rows] = prices
+        for row, text in zip(rows.tolist(), texts, strict=True):
+            self.texts[row] = text.lower()
+
     def scores(self, state: InterestState, now_us: int) -> tuple[np.ndarray, float]:
         """(float[N] scores, -inf where filtered; the query's current weight in [0, 1])."""
         cfg = self.config
         out = np.zeros(len(self.item_vectors))
         if self.item_table is not None and state.model_state is not None and state.model_state.size:
             raw = self.item_table @ state.model_state
-            out += (raw - raw.mean()) / (raw.std() or 1.0)
+            z = (raw - raw.mean()) / (raw.std() or 1.0)
+            out[: len(z)] += z
         if state.short.weight > 0:
             mean = state.short.mean()
             out += cfg.short_weight * (self.item_vectors @ (mean / (np.linalg.norm(mean) or 1.0)))

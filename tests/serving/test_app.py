@@ -129,3 +129,15 @@ def test_forget_a_user_and_metrics(setup: tuple[TestClient, dict[str, str], Path
     assert client.get("/v1/users/bo/interests", headers={"X-API-Key": keys["read"]}).json()["events"] == 0
     text = client.get("/metrics").text
     assert 'tiderec_requests_total{route="/v1/events",status="200"}' in text
+
+
+def test_new_items_are_recommendable_at_once(setup: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, keys, _ = setup
+    admin, read = {"X-API-Key": keys["admin"]}, {"X-API-Key": keys["read"]}
+    new = {"items": [{"item_id": "k1", "title": "purple inflatable kayak paddle", "price": 90, "category": "tents"}]}
+    assert client.post("/v1/items", json=new, headers={"X-API-Key": keys["ingest"]}).status_code == 403
+    assert client.post("/v1/items", json=new, headers=admin).json() == {"inserted": 1, "updated": 0, "items": 21}
+    client.post("/v1/query", json={"text": "inflatable kayak paddle", "user_id": "cy"}, headers=read)
+    assert _top(client, keys["read"], "cy", 1) == ["k1"]
+    event = {"user_id": "cy", "item_id": "k1", "ts": 1_700_000_000, "event_type": "cart"}
+    assert client.post("/v1/events", json={"events": [event]}, headers=admin).json()["unknown_items"] == 0

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from tiderec.errors import TiderecError
 from tiderec.serving.keys import Key
-from tiderec.serving.service import EventIn, Service
+from tiderec.serving.service import EventIn, ItemIn, Service
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,17 @@ class EventBody(BaseModel):
 
 class EventsBody(BaseModel):
     events: list[EventBody]
+
+
+class ItemBody(BaseModel):
+    item_id: str = Field(min_length=1, max_length=200)
+    title: str = Field(min_length=1, max_length=2000)
+    price: float | None = Field(default=None, ge=0)
+    category: str | None = Field(default=None, max_length=200)
+
+
+class ItemsBody(BaseModel):
+    items: list[ItemBody]
 
 
 class QueryBody(BaseModel):
@@ -139,6 +150,12 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
     @app.post("/v1/query", dependencies=[read])
     def query(body: QueryBody) -> dict[str, Any]:
         return service.query(body.text, body.user_id)
+
+    @app.post("/v1/items", dependencies=[admin])
+    def post_items(body: ItemsBody) -> dict[str, int]:
+        if len(body.items) > lim.max_batch:
+            raise HTTPException(413, f"{len(body.items)} items in one batch; at most {lim.max_batch}")
+        return service.upsert_items([ItemIn(i.item_id, i.title, i.price, i.category) for i in body.items])
 
     @app.delete("/v1/users/{user_id}", dependencies=[admin])
     def forget(user_id: str) -> dict[str, bool]:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from tiderec.clean.store import read_cleaned
 from tiderec.clean.vocab import Vocabulary
@@ -50,6 +51,14 @@ class Catalogue:
     titles: list[str]
     prices: np.ndarray
     space: InterestSpace
+
+
+@dataclass(frozen=True)
+class ItemIn:
+    item_id: str
+    title: str
+    price: float | None = None
+    category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,28 @@ class Service:
             self.store.put(apply_query(self._state(user_id), query))
             out["applied_to_user"] = True
         return out
+
+    def upsert_items(self, items: list[ItemIn]) -> dict[str, int]:
+        """New or changed catalogue items: encoded with the catalogue's encoder and recommendable at once."""
+        if self.query_encoder is None:
+            raise RequestError("this service was started without the catalogue's text encoder")
+        cat = self.catalogue
+        new_ids = [i.item_id for i in items if cat.vocab.index_of(i.item_id) is None]
+        vocab = cat.vocab.extend(pl.Series(new_ids, dtype=pl.String)) if new_ids else cat.vocab
+        rows = np.array([vocab.index_of(i.item_id) for i in items], dtype=np.int64)
+        vectors = self.query_encoder.encode_passages([i.title for i in items])
+        prices = np.array([np.nan if i.price is None else i.price for i in items])
+        self.recommender.add_items(rows, vectors, prices, [i.title for i in items])
+        n = len(vocab)
+        titles = cat.titles + [""] * (n - len(cat.titles))
+        codes = np.concatenate([cat.space.codes, np.full(n - len(cat.space.codes), -1, dtype=np.int64)])
+        for row, item in zip(rows.tolist(), items, strict=True):
+            titles[row] = item.title
+            codes[row] = cat.space.labels.index(item.category) if item.category in cat.space.labels else -1
+        space = replace(cat.space, codes=codes)
+        self.catalogue = Catalogue(vocab, titles, self.recommender.prices, space)
+        self.context = replace(self.context, item_vectors=self.recommender.item_vectors, categories=codes)
+        return {"inserted": len(new_ids), "updated": len(items) - len(new_ids), "items": n}
 
     def forget(self, user_id: str) -> bool:
         return self.store.delete(pseudonym(self.secret, user_id))
