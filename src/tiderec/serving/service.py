@@ -36,6 +36,7 @@ from tiderec.query.entities import Lexicon
 from tiderec.query.understand import QueryUnderstander, intent_model
 from tiderec.recommender import Recommender
 from tiderec.serving.keys import KeyStore, pseudonym
+from tiderec.serving.privacy import mask_pii
 from tiderec.text.encoders import load_encoder
 from tiderec.text.encoders.base import EncoderConfig, TextEncoder
 from tiderec.text.store import read_vectors
@@ -170,7 +171,7 @@ class Service:
             now = now_us if now_us is not None else time.time_ns() // 1000
             vector = self.query_encoder.encode_queries([text])[0]
             price = result.price
-            query = QueryInterest(text, vector, now, price.min if price else None, price.max if price else None,
+            query = QueryInterest(mask_pii(text), vector, now, price.min if price else None, price.max if price else None,
                                   tuple(n.text for n in result.negations))  # fmt: skip
             self.store.put(apply_query(self._state(user_id), query))
             out["applied_to_user"] = True
