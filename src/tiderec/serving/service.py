@@ -171,8 +171,9 @@ class Service:
             now = now_us if now_us is not None else time.time_ns() // 1000
             vector = self.query_encoder.encode_queries([text])[0]
             price = result.price
-            query = QueryInterest(mask_pii(text), vector, now, price.min if price else None, price.max if price else None,
-                                  tuple(n.text for n in result.negations))  # fmt: skip
+            low, high = (price.min, price.max) if price else (None, None)
+            negated = tuple(n.text for n in result.negations)
+            query = QueryInterest(mask_pii(text), vector, now, low, high, negated)
             self.store.put(apply_query(self._state(user_id), query))
             out["applied_to_user"] = True
         return out
