@@ -11,6 +11,7 @@ import numpy as np
 from tiderec.clean.store import read_cleaned
 from tiderec.errors import BadRow, DatasetError
 from tiderec.query.entities import Lexicon
+from tiderec.query.ner import TrainedTagger
 from tiderec.query.understand import QueryUnderstander, intent_model, rank_items
 from tiderec.text.encoders import load_encoder
 from tiderec.text.encoders.base import EncoderConfig
@@ -49,6 +50,14 @@ def _texts(path: Path, skip_bad: bool) -> tuple[list[str], list[BadRow]]:
     show_default=True,
     help="Cached intent classifier (trained there on first use from the shipped labelled intents).",
 )
+@click.option(
+    "--tagger",
+    "tagger_dir",
+    type=click.Path(path_type=Path),
+    default=Path("runs/query/tagger"),
+    show_default=True,
+    help="Chinese title tagger (benchmarks.bench_ner trains it); skipped when missing.",
+)
 @click.option("--threshold", type=float, default=0.5, show_default=True, help="Below it the intent is 'uncertain'.")
 @click.option("--skip-bad-rows", is_flag=True, help="Count and skip malformed input lines instead of stopping.")
 def query(
@@ -59,6 +68,7 @@ def query(
     vectors: Path | None,
     k: int,
     intent_dir: Path,
+    tagger_dir: Path,
     threshold: float,
     skip_bad_rows: bool,
 ) -> None:
@@ -71,8 +81,9 @@ def query(
         store = read_vectors(vectors if vectors is not None else cleaned_dir.parent / "vectors")
         item_vectors, _ = store.aligned(cleaned.item_vocab.ids)
         items = (cleaned, item_vectors, load_encoder(EncoderConfig(name=store.space.encoder)))
+    tagger = TrainedTagger.load(tagger_dir) if (tagger_dir / "tagger.json").is_file() else None
     understander = QueryUnderstander(
-        intent_model(intent_dir, threshold=threshold), Lexicon.of(items[0].items if items else None)
+        intent_model(intent_dir, threshold=threshold), Lexicon.of(items[0].items if items else None), tagger
     )
     if text is not None:
         (result,) = understander.understand([text])

@@ -137,13 +137,14 @@ class TrainedTagger:
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(folder / "tagger.safetensors"))
-        meta = {"chars": self.chars, "tags": self.tags}
+        meta = {"chars": self.chars, "tags": self.tags, "dim": self.model.embed.embedding_dim,
+                "hidden": self.model.lstm.hidden_size}  # fmt: skip
         (folder / "tagger.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path) -> TrainedTagger:
         meta = json.loads((folder / "tagger.json").read_text(encoding="utf-8"))
-        model = CharTagger(len(meta["chars"]) + 2, len(meta["tags"]))
+        model = CharTagger(len(meta["chars"]) + 2, len(meta["tags"]), meta["dim"], meta["hidden"])
         model.load_state_dict(load_file(str(folder / "tagger.safetensors")))
         return cls(model, meta["chars"], meta["tags"])
 
@@ -158,7 +159,13 @@ def _encode(sentences: list[list[str]], chars: dict[str, int]) -> torch.Tensor:
 
 
 def train_tagger(
-    train: list[Sentence], valid: list[Sentence], epochs: int = 15, seed: int = 0, progress: bool = True
+    train: list[Sentence],
+    valid: list[Sentence],
+    epochs: int = 15,
+    seed: int = 0,
+    progress: bool = True,
+    dim: int = 128,
+    hidden: int = 128,
 ) -> tuple[TrainedTagger, list[float]]:
     """AdamW on token cross-entropy; keeps the epoch with the best validation entity F1 (all types)."""
     torch.manual_seed(seed)
@@ -166,7 +173,7 @@ def train_tagger(
     chars = {c: i + 2 for i, c in enumerate(sorted({c for s in train for c in s.chars}))}
     tags = ["O", *sorted({t for s in train for t in s.tags} - {"O"})]
     tag_id = {t: i for i, t in enumerate(tags)}
-    model = CharTagger(len(chars) + 2, len(tags))
+    model = CharTagger(len(chars) + 2, len(tags), dim, hidden)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
     tagger = TrainedTagger(model, chars, tags)
     history: list[float] = []

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,14 @@ from tiderec.ingest.datasets import data_root
 from tiderec.query.entities import Entity, Lexicon
 from tiderec.query.intent import IntentModel, read_intents
 from tiderec.query.negation import Negation, negations
+from tiderec.query.ner import TYPES, TrainedTagger
 from tiderec.query.price import PriceRange, parse_price
 from tiderec.query.softmax import SoftmaxClassifier, fit_softmax
 from tiderec.text.encoders import load_encoder
 from tiderec.text.encoders.base import EncoderConfig, TextEncoder
 
 INTENT_ENCODER = "use"
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,22 @@ class QueryUnderstander:
     read from every text not recognised as 'other' or 'support'; an 'uncertain' text that carries a price limit or
     a product, brand or model is taken as a search (the labelled search queries hold no such constraints)."""
 
-    def __init__(self, intents: IntentModel, lexicon: Lexicon) -> None:
-        self.intents, self.lexicon = intents, lexicon
+    def __init__(self, intents: IntentModel, lexicon: Lexicon, tagger: TrainedTagger | None = None) -> None:
+        self.intents, self.lexicon, self.tagger = intents, lexicon, tagger
+
+    def _entities(self, text: str) -> list[Entity]:
+        """Lexicon entities, plus the title tagger's on Chinese text where they do not overlap."""
+        found = self.lexicon.find(text)
+        if self.tagger is None or not CJK.search(text):
+            return found
+        taken = [False] * len(text)
+        for e in found:
+            taken[e.start : e.end] = [True] * (e.end - e.start)
+        (tagged,) = self.tagger.predict([list(text[:512])])
+        for start, end, kind in tagged:
+            if not any(taken[start:end]):
+                found.append(Entity(text[start:end], TYPES.get(kind, "attribute"), start, end))
+        return sorted(found, key=lambda e: e.start)
 
     def understand(self, texts: list[str]) -> list[Understanding]:
         decided = self.intents.predict(texts)
@@ -57,7 +74,7 @@ class QueryUnderstander:
             if intent.label in ("other", "support"):
                 out.append(Understanding(text, intent.label, intent.confidence, [], None, []))
                 continue
-            entities, price = self.lexicon.find(text), parse_price(text)
+            entities, price = self._entities(text), parse_price(text)
             if price is not None:
                 entities = [e for e in entities if e.end <= price.start or e.start >= price.end]
             label = intent.label
