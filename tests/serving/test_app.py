@@ -141,3 +141,19 @@ def test_new_items_are_recommendable_at_once(setup: tuple[TestClient, dict[str, 
     assert _top(client, keys["read"], "cy", 1) == ["k1"]
     event = {"user_id": "cy", "item_id": "k1", "ts": 1_700_000_000, "event_type": "cart"}
     assert client.post("/v1/events", json={"events": [event]}, headers=admin).json()["unknown_items"] == 0
+
+
+def test_trends_between_the_last_two_days(setup: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, keys, _ = setup
+    day1, day2 = 1_800_000_000, 1_800_000_000 + 86_400
+    events = [{"user_id": f"p{i}", "item_id": f"s{i % 10}", "ts": day1 + i} for i in range(40)]
+    events += [{"user_id": f"p{i}", "item_id": f"t{i % 10}", "ts": day1 + 100 + i} for i in range(10)]
+    events += [{"user_id": f"q{i}", "item_id": f"t{i % 10}", "ts": day2 + i} for i in range(40)]
+    events += [{"user_id": f"q{i}", "item_id": f"s{i % 10}", "ts": day2 + 100 + i} for i in range(10)]
+    for start in range(0, len(events), 50):
+        chunk = {"events": events[start : start + 50]}
+        assert client.post("/v1/events", json=chunk, headers={"X-API-Key": keys["ingest"]}).status_code == 200
+    body = client.get("/v1/trends", headers={"X-API-Key": keys["read"]}).json()
+    moves = {m["interest"]: m["direction"] for m in body["moves"]}
+    assert moves == {"tents": "rising", "running shoes": "falling"}
+    assert len(body["days"]) == 2

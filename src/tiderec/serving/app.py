@@ -157,6 +157,10 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
             raise HTTPException(413, f"{len(body.items)} items in one batch; at most {lim.max_batch}")
         return service.upsert_items([ItemIn(i.item_id, i.title, i.price, i.category) for i in body.items])
 
+    @app.get("/v1/trends", dependencies=[read])
+    def trends(top: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, Any]:
+        return service.trends(top)
+
     @app.delete("/v1/users/{user_id}", dependencies=[admin])
     def forget(user_id: str) -> dict[str, bool]:
         return {"deleted": service.forget(user_id)}

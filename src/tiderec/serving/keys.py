@@ -22,7 +22,7 @@ class KeyStore:
     """Keys in the service's SQLite database: name, HMAC-SHA256(secret, key), scopes."""
 
     def __init__(self, db: sqlite3.Connection, secret: bytes) -> None:
-        self._db, self._secret = db, secret
+        self.db, self._secret = db, secret
         with db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS api_keys (name TEXT PRIMARY KEY, hash TEXT NOT NULL, scopes TEXT NOT NULL)"
@@ -37,8 +37,8 @@ class KeyStore:
         if unknown or not scopes:
             raise ValueError(f"scopes must be a non-empty subset of {SCOPES}, got {scopes}")
         key = "tr_" + secrets.token_urlsafe(24)
-        with self._db:
-            self._db.execute(
+        with self.db:
+            self.db.execute(
                 "INSERT OR REPLACE INTO api_keys (name, hash, scopes) VALUES (?, ?, ?)",
                 (name, self._hash(key), ",".join(sorted(scopes))),
             )
@@ -50,7 +50,7 @@ class KeyStore:
             return None
         presented = self._hash(key)
         found: Key | None = None
-        for name, stored, scopes in self._db.execute("SELECT name, hash, scopes FROM api_keys").fetchall():
+        for name, stored, scopes in self.db.execute("SELECT name, hash, scopes FROM api_keys").fetchall():
             if hmac.compare_digest(presented, stored):
                 found = Key(name, frozenset(scopes.split(",")))
         return found

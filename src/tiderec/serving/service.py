@@ -18,6 +18,7 @@ from tiderec.clean.store import read_cleaned
 from tiderec.clean.vocab import Vocabulary
 from tiderec.dynamics.migration import detect
 from tiderec.dynamics.space import InterestSpace, interest_space
+from tiderec.dynamics.trends import rising_falling
 from tiderec.errors import RequestError
 from tiderec.explore.greedy import EpsilonGreedy, Greedy
 from tiderec.explore.seeding import request_seed
@@ -42,6 +43,8 @@ from tiderec.text.encoders.base import EncoderConfig, TextEncoder
 from tiderec.text.store import read_vectors
 from tiderec.train.registry import load_model
 from tiderec.types import EVENT_TYPES
+
+DAY_US = 86_400 * 1_000_000
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,12 @@ class Service:
         self.store, self.keys, self.secret = store, keys, secret
         self.understander, self.query_encoder = understander, query_encoder
         self.explorer = EpsilonGreedy()
+        self.db = keys.db
+        with self.db:
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS interest_counts (day INTEGER, interest INTEGER, n INTEGER NOT NULL, "
+                "PRIMARY KEY (day, interest))"
+            )
 
     def _state(self, user_id: str) -> InterestState:
         return self.store.get(pseudonym(self.secret, user_id)) or initial(pseudonym(self.secret, user_id), self.context)
@@ -106,8 +115,44 @@ class Service:
             unknown += index is None
             states[e.user_id] = state
         self.store.put_many(states.values())
+        self._count(events)
         return {"accepted": len(events) - duplicates, "duplicates": duplicates, "unknown_items": unknown,
                 "users": len(states)}  # fmt: skip
+
+    def _count(self, events: list[EventIn]) -> None:
+        """Per UTC day and interest, events seen (the population view behind /v1/trends)."""
+        counts: dict[tuple[int, int], int] = {}
+        for e in events:
+            index = self.catalogue.vocab.index_of(e.item_id)
+            code = int(self.catalogue.space.codes[index]) if index is not None else -1
+            if code >= 0:
+                key = (e.ts_us // DAY_US, code)
+                counts[key] = counts.get(key, 0) + 1
+        with self.db:
+            self.db.executemany(
+                "INSERT INTO interest_counts (day, interest, n) VALUES (?, ?, ?) "
+                "ON CONFLICT(day, interest) DO UPDATE SET n = n + excluded.n",
+                [(d, c, n) for (d, c), n in counts.items()],
+            )
+
+    def trends(self, top: int = 10) -> dict[str, Any]:
+        """Interests rising and falling between the last two days with events (binomial test, BH q-values)."""
+        days = [d for (d,) in self.db.execute("SELECT DISTINCT day FROM interest_counts ORDER BY day DESC LIMIT 2")]
+        if len(days) < 2:
+            return {"days": [], "moves": []}
+        n = len(self.catalogue.space.labels)
+        matrix = np.zeros((2, n))
+        for row, day in enumerate(sorted(days)):
+            for code, count in self.db.execute("SELECT interest, n FROM interest_counts WHERE day = ?", (day,)):
+                matrix[row, code] = count
+        moves = [t for t in rising_falling(matrix) if t.q < 0.05][:top]
+        label = self.catalogue.space.label
+        return {
+            "days": [str(np.datetime64(d, "D")) for d in sorted(days)],
+            "moves": [{"interest": label(t.interest), "direction": "rising" if t.ratio > 1 else "falling",
+                       "before": t.before, "now": t.now, "share_ratio": round(float(t.ratio), 3),
+                       "q": float(f"{t.q:.3g}")} for t in moves],
+        }  # fmt: skip
 
     def recommend(self, user_id: str, k: int, explore: bool = False, now_us: int | None = None) -> dict[str, Any]:
         now = now_us if now_us is not None else time.time_ns() // 1000
