@@ -83,7 +83,7 @@ def test_query_command_batch(trained: tuple[IntentModel, list[LabelledText], Pat
     (tmp_path / "q.jsonl").write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
     result = CliRunner().invoke(
         cli, ["query", "--input", str(tmp_path / "q.jsonl"), "--output", str(tmp_path / "out.jsonl"),
-              "--intent-model", str(folder)],
+              "--intent-model", str(folder), "--tagger", str(tmp_path / "no-tagger")],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     out = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -91,7 +91,9 @@ def test_query_command_batch(trained: tuple[IntentModel, list[LabelledText], Pat
     models = [e["text"] for e in out[0]["entities"] if e["type"] == "model"]
     assert models == ["iphone 13", "pixel 7"]
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\nnot json\n')
-    bad = CliRunner().invoke(cli, ["query", "--input", str(tmp_path / "bad.jsonl"), "--intent-model", str(folder)])
+    bad = CliRunner().invoke(
+        cli, ["query", "--input", str(tmp_path / "bad.jsonl"), "--intent-model", str(folder), "--tagger", str(tmp_path)]
+    )
     assert bad.exit_code == 2
     assert "bad.jsonl:2" in bad.output
     assert "give either a query TEXT or --input" in CliRunner().invoke(cli, ["query"]).output

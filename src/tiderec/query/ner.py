@@ -144,7 +144,7 @@ class TrainedTagger:
     @classmethod
     def load(cls, folder: Path) -> TrainedTagger:
         meta = json.loads((folder / "tagger.json").read_text(encoding="utf-8"))
-        model = CharTagger(len(meta["chars"]) + 2, len(meta["tags"]), meta["dim"], meta["hidden"])
+        model = CharTagger(len(meta["chars"]) + 2, len(meta["tags"]), meta.get("dim", 128), meta.get("hidden", 128))
         model.load_state_dict(load_file(str(folder / "tagger.safetensors")))
         return cls(model, meta["chars"], meta["tags"])
 
