@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from tiderec.ingest.datasets import data_root
+from tiderec.query.compare import Comparison, comparison
 from tiderec.query.entities import Entity, Lexicon
 from tiderec.query.intent import IntentModel, read_intents
 from tiderec.query.negation import Negation, negations
@@ -32,6 +33,7 @@ class Understanding:
     entities: list[Entity]
     price: PriceRange | None
     negations: list[Negation]
+    comparison: Comparison | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The `tiderec query` output record (character offsets into `text`)."""
@@ -42,7 +44,9 @@ class Understanding:
             "entities": [{"text": e.text, "type": e.type, "start": e.start, "end": e.end} for e in self.entities],
             "price": None if self.price is None else {"min": self.price.min, "max": self.price.max},
             "negations": [{"text": n.text, "start": n.start, "end": n.end} for n in self.negations],
-        }
+        } | ({} if self.comparison is None else {"comparison": {"subject": self.comparison.subject,
+                                                               "objects": self.comparison.objects,
+                                                               "aspects": self.comparison.aspects}})  # fmt: skip
 
 
 class QueryUnderstander:
@@ -80,7 +84,8 @@ class QueryUnderstander:
             label = intent.label
             if label == "uncertain" and (price is not None or any(e.type != "attribute" for e in entities)):
                 label = "search"
-            out.append(Understanding(text, label, intent.confidence, entities, price, negations(text)))
+            compared = comparison(text) if label == "compare" else None
+            out.append(Understanding(text, label, intent.confidence, entities, price, negations(text), compared))
         return out
 
 
