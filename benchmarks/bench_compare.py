@@ -12,6 +12,7 @@ import json
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from benchmarks.bench_models import RESULTS, git_commit
 from tiderec.query.compare import comparison
@@ -30,7 +31,7 @@ def main() -> None:
         a_tp += len(set(found.aspects) & set(row["aspects"]))
         a_pred, a_gold = a_pred + len(found.aspects), a_gold + len(row["aspects"])
     p, r = tp / max(n_pred, 1), tp / max(n_gold, 1)
-    results = {
+    results: dict[str, Any] = {
         "questions": len(rows),
         "products": {"precision": p, "recall": r, "f1": 2 * p * r / max(p + r, 1e-12), "gold": n_gold},
         "aspects": {"precision": a_tp / max(a_pred, 1), "recall": a_tp / max(a_gold, 1), "gold": a_gold},
