@@ -157,3 +157,15 @@ def test_trends_between_the_last_two_days(setup: tuple[TestClient, dict[str, str
     moves = {m["interest"]: m["direction"] for m in body["moves"]}
     assert moves == {"tents": "rising", "running shoes": "falling"}
     assert len(body["days"]) == 2
+
+
+def test_dashboard_page(setup: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, keys, _ = setup
+    assert client.get("/dashboard/ana").status_code == 401
+    page = client.get("/dashboard/ana", params={"key": keys["read"]})
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    for section in ("timeline", "migrations", "recommendations", "trends"):
+        assert f"id='{section}'" in page.text
+    assert "<svg" in page.text
+    assert "<rect" in page.text

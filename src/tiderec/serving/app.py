@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from tiderec.errors import TiderecError
@@ -160,6 +160,12 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
     @app.get("/v1/trends", dependencies=[read])
     def trends(top: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, Any]:
         return service.trends(top)
+
+    @app.get("/dashboard/{user_id}", response_class=HTMLResponse)
+    def dashboard(user_id: str, key: str = "") -> str:
+        """The HTML dashboard; a browser passes its read key as ?key= (use it on trusted networks only)."""
+        scope("read")(key)
+        return service.dashboard(user_id)
 
     @app.delete("/v1/users/{user_id}", dependencies=[admin])
     def forget(user_id: str) -> dict[str, bool]:

@@ -8,6 +8,7 @@ import secrets
 import sqlite3
 import time
 from dataclasses import dataclass, replace
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ import polars as pl
 from tiderec.clean.store import read_cleaned
 from tiderec.clean.vocab import Vocabulary
 from tiderec.dynamics.migration import detect
+from tiderec.dynamics.plot import timeline_svg
 from tiderec.dynamics.space import InterestSpace, interest_space
+from tiderec.dynamics.timeline import timeline
 from tiderec.dynamics.trends import rising_falling
 from tiderec.errors import RequestError
 from tiderec.explore.greedy import EpsilonGreedy, Greedy
@@ -244,6 +247,44 @@ class Service:
         self.catalogue = Catalogue(vocab, titles, self.recommender.prices, space)
         self.context = replace(self.context, item_vectors=self.recommender.item_vectors, categories=codes)
         return {"inserted": len(new_ids), "updated": len(items) - len(new_ids), "items": n}
+
+    def dashboard(self, user_id: str) -> str:
+        """A self-contained HTML page: the user's interests over their recent window, migrations, current
+        recommendations with reasons, and population trends."""
+        state = self._state(user_id)
+        space = self.catalogue.space
+        weights = np.array([self.context.config.weight_of(e.event_type) for e in state.window])
+        items = np.array([e.item for e in state.window], dtype=np.int64)
+        ts = np.array([e.ts_us for e in state.window], dtype=np.int64)
+        tl = timeline(user_id, items, ts, weights, space)
+        info = self.interests(user_id)
+        recs = self.recommend(user_id, 10) if len(self.catalogue.titles) else {"items": []}
+        trends = self.trends()
+        rows = "".join(
+            f"<tr><td>{escape(i['title'] or i['item_id'])}</td><td>{escape(i['reason'])}</td>"
+            f"<td>{i['score']:.3f}</td></tr>"
+            for i in recs["items"]
+        )
+        moves = "".join(
+            f"<tr><td>{escape(m['interest'])}</td><td>{m['direction']}</td><td>x{m['share_ratio']}</td></tr>"
+            for m in trends["moves"]
+        )
+        changes = (
+            "".join(
+                f"<li>{m['kind']}: {escape(', '.join(x['interest'] for x in m['from']))} → "
+                f"{escape(', '.join(x['interest'] for x in m['to']))} ({m['confidence']:.2f})</li>"
+                for m in info["migrations"]
+            )
+            or "<li>none</li>"
+        )
+        return (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>tiderec: {escape(user_id)}</title></head><body>"
+            f"<h1>{escape(user_id)}</h1><section id='timeline'><h2>Interests over the recent window</h2>"
+            f"{timeline_svg(tl)}</section><section id='migrations'><h2>Changes</h2><ul>{changes}</ul></section>"
+            f"<section id='recommendations'><h2>Recommended now</h2><table><tr><th>item</th><th>why</th>"
+            f"<th>score</th></tr>{rows}</table></section><section id='trends'><h2>Across shoppers</h2><table>"
+            f"<tr><th>interest</th><th>moving</th><th>share ratio</th></tr>{moves}</table></section></body></html>"
+        )
 
     def forget(self, user_id: str) -> bool:
         return self.store.delete(pseudonym(self.secret, user_id))
