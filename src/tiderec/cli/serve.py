@@ -23,6 +23,7 @@ db_option = click.option(
 @click.option("--vectors", type=click.Path(path_type=Path), help="Vector store [default: DATA/../vectors].")
 @click.option("--intent-model", "intent_dir", type=click.Path(path_type=Path), default=Path("runs/query/intent"),
               show_default=True, help="Intent classifier (trained there on first start when missing).")  # fmt: skip
+@click.option("--no-query", is_flag=True, help="Start without query understanding (no intent model needed).")
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
@@ -31,6 +32,7 @@ def serve(
     model_dir: Path | None,
     vectors: Path | None,
     intent_dir: Path,
+    no_query: bool,
     db_path: Path,
     host: str,
     port: int,
@@ -41,7 +43,7 @@ def serve(
     from tiderec.serving.app import create_app
     from tiderec.serving.service import load_service
 
-    service = load_service(cleaned_dir, db_path, model_dir, vectors, intent_dir)
+    service = load_service(cleaned_dir, db_path, model_dir, vectors, None if no_query else intent_dir)
     uvicorn.run(create_app(service), host=host, port=port, log_level="info")
 
 

@@ -96,13 +96,13 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def interest_space(items: Items, vectors: np.ndarray | None, k: int | None = None, seed: int = 0) -> InterestSpace:
     """Categories when at least half of the items have one; else clusters of `vectors` (k defaults to
-    sqrt(n_items / 2), between 8 and 200)."""
+    sqrt(n_items / 2), between 8 and 200, at most the number of items)."""
     has_category = (items.frame["category"].list.len().fill_null(0) > 0).to_numpy()
     if items.frame.height and has_category.mean() >= 0.5:
         return InterestSpace.of_categories(items)
     if vectors is None:
         raise DatasetError("interest space: the catalogue has no categories; give item vectors (tiderec encode)")
-    k = k or int(np.clip(round((len(vectors) / 2) ** 0.5), 8, 200))
+    k = k or min(len(vectors), int(np.clip(round((len(vectors) / 2) ** 0.5), 8, 200)))
     return InterestSpace.of_vectors(vectors, items.frame["title"].to_list(), k, seed)
 
 

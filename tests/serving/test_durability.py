@@ -1,0 +1,109 @@
+"""kill -9 of a running `tiderec serve` during ingest: after a restart every acknowledged event is in the state."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from tiderec.clean.config import CleanConfig, KCore, Repeats
+from tiderec.clean.pipeline import clean
+from tiderec.clean.store import write_cleaned
+from tiderec.serving.keys import KeyStore
+from tiderec.serving.service import server_secret
+from tiderec.text.encode import encode_items
+from tiderec.text.encoders import load_encoder
+from tiderec.text.encoders.base import EncoderConfig
+from tiderec.text.store import write_vectors
+from tiderec.types import Events, Items
+
+TIDEREC = str(Path(sys.executable).with_name("tiderec"))
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _catalogue(root: Path) -> None:
+    titles = [f"{c} running shoe" for c in ("red", "blue", "green")] + [f"{c} camping tent" for c in ("red", "blue")]
+    items = Items.from_frame(pl.DataFrame({"item_id": [f"i{k}" for k in range(5)], "title": titles}))
+    rows = [("seed", f"i{k}", T0 + timedelta(hours=k), "view") for k in range(5)]
+    events = Events.from_frame(pl.DataFrame(rows, schema=["user_id", "item_id", "ts", "event_type"], orient="row"))
+    result = clean(events, items, CleanConfig(k_core=KCore(1, 1), repeats=Repeats(action="keep")))
+    write_cleaned(result, root / "cleaned")
+    store, _ = encode_items(result.items, load_encoder(EncoderConfig(name="minilm", threads=1)), progress=False)
+    write_vectors(store, root / "vectors")
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _start(root: Path, port: int) -> subprocess.Popen[bytes]:
+    args = [TIDEREC, "serve", "--data", str(root / "cleaned"), "--db", str(root / "db" / "t.sqlite"), "--no-query",
+            "--port", str(port)]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail("the service did not become ready")
+
+
+def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
+    _catalogue(tmp_path)
+    db = tmp_path / "db" / "t.sqlite"
+    db.parent.mkdir()
+    key = KeyStore(sqlite3.connect(db), server_secret(db.parent)).create("load", ["ingest", "read"])
+    port = _port()
+    proc = _start(tmp_path, port)
+    acknowledged: dict[str, int] = {}
+    stop = threading.Event()
+
+    def load() -> None:
+        n = 0
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=5) as client:
+            while not stop.is_set():
+                batch = [{"user_id": f"u{n % 7}", "item_id": f"i{(n + j) % 5}", "ts": 1_700_000_000 + n * 10 + j}
+                         for j in range(5)]  # fmt: skip
+                try:
+                    response = client.post("/v1/events", json={"events": batch})
+                except httpx.HTTPError:
+                    return
+                if response.status_code == 200:
+                    user = batch[0]["user_id"]
+                    acknowledged[str(user)] = acknowledged.get(str(user), 0) + 5
+                n += 1
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    time.sleep(2.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stop.set()
+    worker.join()
+    assert sum(acknowledged.values()) > 0
+    proc = _start(tmp_path, port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}) as client:
+            for user, count in acknowledged.items():
+                state = client.get(f"/v1/users/{user}/interests").json()
+                assert state["events"] >= count, (user, state["events"], count)
+    finally:
+        proc.kill()
+        proc.wait()
