@@ -5,60 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import numpy as np
-import polars as pl
-import pytest
 from fastapi.testclient import TestClient
 
-from tiderec.clean.vocab import Vocabulary
-from tiderec.dynamics.space import InterestSpace
-from tiderec.ingest.datasets import data_root
-from tiderec.interest.state import InterestContext
-from tiderec.interest.store import SQLiteStateStore
-from tiderec.query.entities import Lexicon
-from tiderec.query.intent import IntentModel, read_intents
-from tiderec.query.softmax import fit_softmax
-from tiderec.query.understand import QueryUnderstander
-from tiderec.recommender import Recommender
-from tiderec.serving.app import Limits, create_app
-from tiderec.serving.keys import KeyStore
-from tiderec.serving.service import Catalogue, Service
-from tiderec.text.encoders import load_encoder
-from tiderec.text.encoders.base import EncoderConfig
-
-COLOURS = ["red", "blue", "green", "black", "grey"]
-SHOES = [f"{c} running shoe" for c in COLOURS] + [f"{c} trail running shoe" for c in COLOURS]
-TENTS = [f"{c} camping tent" for c in COLOURS] + [f"{c} family dome tent" for c in COLOURS]
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestClient, dict[str, str], Path]:
-    root = tmp_path_factory.mktemp("serve")
-    encoder = load_encoder(EncoderConfig(name="use", threads=2))
-    titles = SHOES + TENTS
-    vectors = encoder.encode_passages(titles)
-    prices = np.array([30.0 + 10 * i for i in range(10)] + [100.0 + 50 * i for i in range(10)])
-    ids = [f"s{i}" for i in range(10)] + [f"t{i}" for i in range(10)]
-    vocab = Vocabulary.from_ids(pl.Series(ids))
-    space = InterestSpace(np.array([0] * 10 + [1] * 10), ["running shoes", "tents"], "test", None)
-    rows = read_intents(data_root() / "queries" / "intents.dev.jsonl")
-    rng = np.random.default_rng(0)
-    picked = []
-    for key in sorted({(r.lang, r.intent) for r in rows}):
-        group = [r for r in rows if (r.lang, r.intent) == key]
-        picked += [group[i] for i in rng.permutation(len(group))[:40]]
-    classifier = fit_softmax(encoder.encode_queries([r.text for r in picked]), [r.intent for r in picked])
-    intents = IntentModel(encoder, classifier)
-    catalogue = Catalogue(vocab, titles, prices, space)
-    context = InterestContext(vectors, space.codes)
-    db = root / "tiderec.sqlite"
-    keys = KeyStore(sqlite3.connect(db, check_same_thread=False), b"test-secret")
-    service = Service(
-        catalogue, context, Recommender(None, vectors, prices, titles), SQLiteStateStore(db), keys, b"test-secret",
-        QueryUnderstander(intents, Lexicon.of()), encoder,
-    )  # fmt: skip
-    issued = {s: keys.create(s, [s]) for s in ("ingest", "read", "admin")}
-    return TestClient(create_app(service, Limits(max_batch=50))), issued, db
+from tests.serving.conftest import TENTS
 
 
 def _top(client: TestClient, key: str, user: str, k: int = 3) -> list[str]:

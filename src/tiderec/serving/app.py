@@ -30,7 +30,7 @@ class Limits:
 class EventBody(BaseModel):
     user_id: str = Field(min_length=1, max_length=200)
     item_id: str = Field(min_length=1, max_length=200)
-    ts: float = Field(description="Epoch seconds", ge=0)
+    ts: float = Field(description="Epoch seconds (1970 to 2100)", ge=0, le=4_102_444_800)
     event_type: str = "view"
 
 

@@ -231,6 +231,8 @@ class Service:
         if self.query_encoder is None:
             raise RequestError("this service was started without the catalogue's text encoder")
         cat = self.catalogue
+        if not items:
+            return {"inserted": 0, "updated": 0, "items": len(cat.vocab)}
         new_ids = [i.item_id for i in items if cat.vocab.index_of(i.item_id) is None]
         vocab = cat.vocab.extend(pl.Series(new_ids, dtype=pl.String)) if new_ids else cat.vocab
         rows = np.array([vocab.index_of(i.item_id) for i in items], dtype=np.int64)
