@@ -122,15 +122,18 @@ class Recommender:
             ok &= np.array([p not in t for t in self.texts])
         return ok
 
-    def recommend(self, state: InterestState, k: int, now_us: int, seed: int = 0) -> Served:
-        """k items for the user now, through the exploration policy, each with a reason."""
+    def recommend(
+        self, state: InterestState, k: int, now_us: int, seed: int = 0, policy: Policy | None = None
+    ) -> Served:
+        """k items for the user now, through the exploration policy (this call's, else the default), each with a
+        reason."""
         scores, decay = self.scores(state, now_us)
         finite = np.flatnonzero(np.isfinite(scores))
         if len(finite) == 0:
             raise RequestError("recommender: every item is filtered out by the query's constraints")
         pool = finite[top_k(scores[finite][None, :], min(self.config.candidates, len(finite)))[0]]
         request = ExploreRequest(pool, scores[pool], min(k, len(pool)), sparsity(state.n_events))
-        served = self.policy.select(request, seed)
+        served = (policy or self.policy).select(request, seed)
         q = state.query
         reasons = []
         for item, explored in zip(served.items.tolist(), served.explored.tolist(), strict=True):

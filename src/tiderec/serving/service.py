@@ -160,8 +160,8 @@ class Service:
     def recommend(self, user_id: str, k: int, explore: bool = False, now_us: int | None = None) -> dict[str, Any]:
         now = now_us if now_us is not None else time.time_ns() // 1000
         state = self._state(user_id)
-        self.recommender.policy = self.explorer if explore else Greedy()
-        served = self.recommender.recommend(state, k, now, request_seed(0, user_id, now))
+        policy = self.explorer if explore else Greedy()
+        served = self.recommender.recommend(state, k, now, request_seed(0, user_id, now), policy)
         items = served.items
         return {
             "user_id": user_id,
