@@ -5,6 +5,7 @@ committed state, so an event or a query changes the very next list."""
 from __future__ import annotations
 
 import secrets
+import threading
 import sqlite3
 import time
 from dataclasses import dataclass, replace
@@ -92,6 +93,8 @@ class Service:
         self.store, self.keys, self.secret = store, keys, secret
         self.understander, self.query_encoder = understander, query_encoder
         self.explorer = EpsilonGreedy()
+        self.lock = threading.RLock()
+        """Serialises calls: one SQLite connection is shared by the server's worker threads."""
         self.db = keys.db
         with self.db:
             self.db.execute(
@@ -102,7 +105,7 @@ class Service:
     def _state(self, user_id: str) -> InterestState:
         return self.store.get(pseudonym(self.secret, user_id)) or initial(pseudonym(self.secret, user_id), self.context)
 
-    def ingest(self, events: list[EventIn]) -> dict[str, int]:
+    def _ingest(self, events: list[EventIn]) -> dict[str, int]:
         """Fold events into their users' states and commit them (one transaction for the batch)."""
         states: dict[str, InterestState] = {}
         unknown = duplicates = 0
@@ -138,7 +141,7 @@ class Service:
                 [(d, c, n) for (d, c), n in counts.items()],
             )
 
-    def trends(self, top: int = 10) -> dict[str, Any]:
+    def _trends(self, top: int = 10) -> dict[str, Any]:
         """Interests rising and falling between the last two days with events (binomial test, BH q-values)."""
         days = [d for (d,) in self.db.execute("SELECT DISTINCT day FROM interest_counts ORDER BY day DESC LIMIT 2")]
         if len(days) < 2:
@@ -157,7 +160,7 @@ class Service:
                        "q": float(f"{t.q:.3g}")} for t in moves],
         }  # fmt: skip
 
-    def recommend(self, user_id: str, k: int, explore: bool = False, now_us: int | None = None) -> dict[str, Any]:
+    def _recommend(self, user_id: str, k: int, explore: bool = False, now_us: int | None = None) -> dict[str, Any]:
         now = now_us if now_us is not None else time.time_ns() // 1000
         state = self._state(user_id)
         policy = self.explorer if explore else Greedy()
@@ -178,7 +181,7 @@ class Service:
             ],
         }
 
-    def interests(self, user_id: str) -> dict[str, Any]:
+    def _interests(self, user_id: str) -> dict[str, Any]:
         state = self._state(user_id)
         space = self.catalogue.space
 
@@ -209,7 +212,7 @@ class Service:
             "query": None if state.query is None else {"text": state.query.text, "ts_us": state.query.ts_us},
         }
 
-    def query(self, text: str, user_id: str | None, now_us: int | None = None) -> dict[str, Any]:
+    def _query(self, text: str, user_id: str | None, now_us: int | None = None) -> dict[str, Any]:
         """Understand the text; with a user, its interest becomes that user's short-term query interest."""
         if self.understander is None or self.query_encoder is None:
             raise RequestError("this service was started without query understanding")
@@ -226,7 +229,7 @@ class Service:
             out["applied_to_user"] = True
         return out
 
-    def upsert_items(self, items: list[ItemIn]) -> dict[str, int]:
+    def _upsert_items(self, items: list[ItemIn]) -> dict[str, int]:
         """New or changed catalogue items: encoded with the catalogue's encoder and recommendable at once."""
         if self.query_encoder is None:
             raise RequestError("this service was started without the catalogue's text encoder")
@@ -250,7 +253,7 @@ class Service:
         self.context = replace(self.context, item_vectors=self.recommender.item_vectors, categories=codes)
         return {"inserted": len(new_ids), "updated": len(items) - len(new_ids), "items": n}
 
-    def dashboard(self, user_id: str) -> str:
+    def _dashboard(self, user_id: str) -> str:
         """A self-contained HTML page: the user's interests over their recent window, migrations, current
         recommendations with reasons, and population trends."""
         state = self._state(user_id)
@@ -288,8 +291,40 @@ class Service:
             f"<tr><th>interest</th><th>moving</th><th>share ratio</th></tr>{moves}</table></section></body></html>"
         )
 
-    def forget(self, user_id: str) -> bool:
+    def _forget(self, user_id: str) -> bool:
         return self.store.delete(pseudonym(self.secret, user_id))
+
+    def ingest(self, events: list[EventIn]) -> dict[str, int]:
+        with self.lock:
+            return self._ingest(events)
+
+    def trends(self, top: int = 10) -> dict[str, Any]:
+        with self.lock:
+            return self._trends(top)
+
+    def recommend(self, user_id: str, k: int, explore: bool = False, now_us: int | None = None) -> dict[str, Any]:
+        with self.lock:
+            return self._recommend(user_id, k, explore, now_us)
+
+    def interests(self, user_id: str) -> dict[str, Any]:
+        with self.lock:
+            return self._interests(user_id)
+
+    def query(self, text: str, user_id: str | None, now_us: int | None = None) -> dict[str, Any]:
+        with self.lock:
+            return self._query(text, user_id, now_us)
+
+    def upsert_items(self, items: list[ItemIn]) -> dict[str, int]:
+        with self.lock:
+            return self._upsert_items(items)
+
+    def dashboard(self, user_id: str) -> str:
+        with self.lock:
+            return self._dashboard(user_id)
+
+    def forget(self, user_id: str) -> bool:
+        with self.lock:
+            return self._forget(user_id)
 
 
 def server_secret(folder: Path) -> bytes:
