@@ -5,8 +5,8 @@ committed state, so an event or a query changes the very next list."""
 from __future__ import annotations
 
 import secrets
-import threading
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass, replace
 from html import escape
