@@ -41,6 +41,8 @@ class ModelResult:
     seconds_per_epoch: float | None
     seconds: float
     settings: dict[str, Any]
+    valid: dict[str, dict[str, float]] | None = None
+    """The validation metrics at the best epoch (what model selection saw); None for untrained models."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -70,6 +72,7 @@ def score_test(prepared: Prepared, trained: Trained, max_len: int, progress: boo
         seconds_per_epoch=None if r is None else r.seconds_per_epoch,
         seconds=round(trained.seconds, 1),
         settings=trained.model_config,
+        valid=None if r is None else r.best_valid,
     )
 
 
@@ -112,12 +115,14 @@ def markdown(results: Sequence[ModelResult], meta: dict[str, Any]) -> str:
                 continue
             n = int(rows[0][1]["targets"])
             lines += [f"## ({scoring}) {meaning}: {slice_name} ({n:,})", ""]
-            lines.append("| model | " + " | ".join(METRIC_COLUMNS) + " | best epoch | s/epoch |")
-            lines.append("|---|" + "---:|" * (len(METRIC_COLUMNS) + 2))
+            lines.append("| model | " + " | ".join(METRIC_COLUMNS) + " | valid ndcg@10 | best epoch | s/epoch |")
+            lines.append("|---|" + "---:|" * (len(METRIC_COLUMNS) + 3))
             for r, m in rows:
                 cells = " | ".join(f"{m.get(c, float('nan')):.4f}" for c in METRIC_COLUMNS)
                 epoch = "" if r.best_epoch is None else str(r.best_epoch)
                 speed = "" if r.seconds_per_epoch is None else f"{r.seconds_per_epoch:.1f}"
-                lines.append(f"| {r.label} | {cells} | {epoch} | {speed} |")
+                seen = (r.valid or {}).get(scoring, {}).get("ndcg@10")
+                valid = "" if seen is None else f"{seen:.4f}"
+                lines.append(f"| {r.label} | {cells} | {valid} | {epoch} | {speed} |")
             lines.append("")
     return "\n".join(lines)
