@@ -84,3 +84,11 @@ def test_unknown_model_and_model_keys_are_errors() -> None:
         model_config("bert4rec")
     with pytest.raises(ConfigError, match="unknown key 'width'"):
         model_config("sasrec", {"width": 3})
+
+
+def test_patience_waits_for_the_warm_up(cleaned_dir: Path) -> None:
+    prepared = prepare(cleaned_dir)
+    slow = TrainConfig(epochs=12, batch_size=4096, lr=1e-6, patience=1, max_len=8, seed=1, threads=2, warmup_steps=8)
+    trained = train_model(prepared, "sasrec", slow, {"dim": 16}, progress=False)
+    assert trained.result is not None
+    assert trained.result.epochs_run >= 9

@@ -11,7 +11,9 @@ from tiderec.config import STRICT
 @dataclass(frozen=True)
 class TrainConfig:
     """Full-softmax cross-entropy by default ('sampled': softmax over the targets plus `negatives` items drawn
-    by popularity^0.75, with log-q correction). Early stopping on the validation metric under one scoring."""
+    by popularity^0.75, with log-q correction). Early stopping on the validation metric under one scoring;
+    patience counts epochs only once the learning-rate warm-up is over (small datasets take few steps per
+    epoch, and a model cannot be judged at a tenth of its learning rate)."""
 
     __pydantic_config__ = STRICT
 

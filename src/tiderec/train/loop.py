@@ -96,6 +96,7 @@ def fit(
     started = time.perf_counter()
     train_seconds = 0.0
     stopped = "epochs"
+    steps, warm_epoch = 0, 0
     for epoch in range(1, config.epochs + 1):
         model.train()
         epoch_start = time.perf_counter()
@@ -116,6 +117,7 @@ def fit(
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             scheduler.step()
+            steps += 1
             losses.append(float(loss.item()))
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         bar.close()
@@ -133,7 +135,9 @@ def fit(
             tqdm.write(
                 f"{name} epoch {epoch}: loss {np.mean(losses):.4f}, valid {config.valid_metric} {value:.4f}{mark}"
             )
-        if epoch - best_epoch >= config.patience:
+        if not warm_epoch and steps >= config.warmup_steps:
+            warm_epoch = epoch
+        if warm_epoch and epoch - max(best_epoch, warm_epoch) >= config.patience:
             stopped = "patience"
             break
         if config.max_minutes is not None and (time.perf_counter() - started) / 60 > config.max_minutes:
