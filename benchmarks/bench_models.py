@@ -139,6 +139,9 @@ def main() -> None:
             "title": f"Models on {prepared.source} (leave-one-out, full ranking)",
             "command": "python -m benchmarks.bench_models"
             + f" {args.dataset} --epochs {args.epochs} --threads {args.threads}"
+            + (f" --batch-size {args.batch_size}" if args.batch_size != 256 else "")
+            + (f" --patience {args.patience}" if args.patience != 10 else "")
+            + (f" --max-minutes {args.max_minutes:g}" if args.max_minutes is not None else "")
             + (f" --models {args.models}" if args.models else "")
             + (f" --tag {args.tag}" if args.tag else ""),
             "dataset": prepared.source,
