@@ -27,8 +27,8 @@ from tiderec.dynamics.conversion import (
     log_loss,
 )
 from tiderec.dynamics.space import interest_space
-from tiderec.dynamics.timeline import DAY_US
 from tiderec.train.experiment import prepare
+from tiderec.types import DAY_US
 
 
 def metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:

@@ -42,9 +42,7 @@ from tiderec.explore.policy import Policy
 from tiderec.explore.softmax import PlackettLuce, SoftmaxConfig
 from tiderec.explore.thompson import BetaState, ThompsonConfig, ThompsonSampling
 from tiderec.models.itemknn import ItemKNN
-from tiderec.types import Events
-
-DAY_US = 86_400 * 1_000_000
+from tiderec.types import DAY_US, Events
 
 
 def policies(categories: ItemCategories, mean_uncertainty: float) -> dict[str, Policy]:

@@ -25,10 +25,7 @@ from tiderec.train.experiment import prepare
 
 
 def known(targets: Targets, codes: np.ndarray) -> Targets:
-    keep = codes[targets.item] >= 0
-    return Targets(
-        targets.user[keep], targets.item[keep], targets.ts[keep], targets.row[keep], targets.history_len[keep]
-    )
+    return targets.take(codes[targets.item] >= 0)
 
 
 def run(name: str) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from tiderec.interest.state import (
     update,
 )
 from tiderec.models.interest import InterestConfig, InterestModel
-from tiderec.recommender import MINUTE_US, Recommender
+from tiderec.recommender import Recommender
+from tiderec.types import MINUTE_US
 
 N = 20
 COLOURS = ["red", "blue", "green", "black", "white"]

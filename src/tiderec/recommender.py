@@ -22,9 +22,7 @@ from tiderec.explore.uncertainty import sparsity
 from tiderec.interest.state import InterestState
 from tiderec.metrics import top_k
 from tiderec.models.base import SequenceModel
-from tiderec.types import ItemList
-
-MINUTE_US = 60 * 1_000_000
+from tiderec.types import MINUTE_US, ItemList
 
 
 @dataclass(frozen=True)

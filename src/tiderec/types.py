@@ -21,6 +21,10 @@ EventType = Literal["view", "click", "cart", "fav", "purchase", "review", "searc
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 EVENT_TYPE_DTYPE = pl.Enum(EVENT_TYPES)
 TS_DTYPE = pl.Datetime("us", "UTC")
+MINUTE_US = 60 * 1_000_000
+HOUR_US = 60 * MINUTE_US
+DAY_US = 24 * HOUR_US
+"""Microseconds per minute, hour and day: timestamps are int64 microseconds since the epoch (UTC)."""
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.String(),

@@ -6,7 +6,8 @@ import numpy as np
 
 from tiderec.dynamics.plot import timeline_html
 from tiderec.dynamics.space import InterestSpace
-from tiderec.dynamics.timeline import DAY_US, granularity_for, timeline, window_start
+from tiderec.dynamics.timeline import granularity_for, timeline, window_start
+from tiderec.types import DAY_US
 
 SPACE = InterestSpace(np.array([0, 0, 1, 2]), ["running", "outdoor", "books"], "test")
 

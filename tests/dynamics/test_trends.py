@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from tiderec.dynamics.timeline import DAY_US
 from tiderec.dynamics.trends import backtest, forecast, interest_counts, rising_falling, window_index
+from tiderec.types import DAY_US
 
 DAY0 = int(datetime(2024, 1, 3, 12, tzinfo=UTC).timestamp() * 1e6)
 

@@ -10,7 +10,6 @@ from tiderec.config import from_dict
 from tiderec.errors import ConfigError, RequestError
 from tiderec.interest.codec import decode, encode
 from tiderec.interest.state import (
-    DAY_US,
     Event,
     InterestConfig,
     InterestContext,
@@ -20,6 +19,7 @@ from tiderec.interest.state import (
     update,
 )
 from tiderec.interest.store import SQLiteStateStore
+from tiderec.types import DAY_US
 
 N_ITEMS, DIM = 40, 8
 

@@ -32,6 +32,10 @@ class Targets:
     def __len__(self) -> int:
         return int(self.user.shape[0])
 
+    def take(self, rows: np.ndarray) -> Targets:
+        """The targets at `rows` (indices or a boolean mask)."""
+        return Targets(self.user[rows], self.item[rows], self.ts[rows], self.row[rows], self.history_len[rows])
+
     def history(self, interactions: Interactions, k: int) -> np.ndarray:
         """The item indices the model may see for target k (oldest first)."""
         start = interactions.offsets[self.user[k]]

@@ -16,9 +16,8 @@ from scipy.optimize import minimize
 from scipy.stats import rankdata
 
 from tiderec.data.interactions import Interactions
-from tiderec.types import EVENT_TYPES
+from tiderec.types import EVENT_TYPES, HOUR_US
 
-HOUR_US = 3600 * 1_000_000
 VIEW = EVENT_TYPES.index("view")
 CONVERT = (EVENT_TYPES.index("cart"), EVENT_TYPES.index("purchase"))
 FEATURES = (

@@ -10,9 +10,9 @@ from typing import Literal
 import numpy as np
 
 from tiderec.dynamics.space import InterestSpace
+from tiderec.types import DAY_US
 
 Granularity = Literal["day", "week", "month"]
-DAY_US = 86_400 * 1_000_000
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from scipy import stats
 
-from tiderec.dynamics.timeline import DAY_US, Granularity
+from tiderec.dynamics.timeline import Granularity
+from tiderec.types import DAY_US
 
 PERIOD: dict[str, int | None] = {"day": 7, "week": None, "month": 12}
 """Seasonal period in windows: weekly seasonality for days, yearly for months, none known for weeks."""

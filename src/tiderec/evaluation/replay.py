@@ -116,7 +116,7 @@ def build_stream(
     scores = np.empty((len(rows), c))
     for start in tqdm(range(0, len(rows), config.batch), desc="replay candidates", unit="batch", leave=False):
         part = np.arange(start, min(start + config.batch, len(rows)))
-        full = scorer(history_arrays(inter, _take(targets, part), config.max_len))
+        full = scorer(history_arrays(inter, targets.take(part), config.max_len))
         top = np.argpartition(-full, c - 1, axis=1)[:, :c]
         order = np.argsort(-np.take_along_axis(full, top, axis=1), axis=1, kind="stable")
         cands[part] = np.take_along_axis(top, order, axis=1)
@@ -245,9 +245,3 @@ def hit_rate_difference(
     boots = diff_per_user[picks].sum(axis=1) / events_per_user[picks].sum(axis=1)
     low, high = np.quantile(boots, [0.025, 0.975])
     return float(diff_per_user.sum() / events_per_user.sum()), float(low), float(high)
-
-
-def _take(targets: Targets, rows: np.ndarray) -> Targets:
-    return Targets(
-        targets.user[rows], targets.item[rows], targets.ts[rows], targets.row[rows], targets.history_len[rows]
-    )

@@ -53,7 +53,7 @@ def cold_targets(prepared: Prepared, below: int = COLD_BELOW) -> Targets:
     counts = np.bincount(prepared.split.train.item, minlength=prepared.inter.n_items)
     test = prepared.split.test
     keep = counts[test.item] < below
-    return Targets(test.user[keep], test.item[keep], test.ts[keep], test.row[keep], test.history_len[keep])
+    return test.take(keep)
 
 
 def score_test(prepared: Prepared, trained: Trained, max_len: int, progress: bool = True) -> ModelResult:

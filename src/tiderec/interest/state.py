@@ -18,10 +18,7 @@ import numpy as np
 
 from tiderec.config import STRICT
 from tiderec.errors import ConfigError, RequestError
-from tiderec.types import EVENT_TYPES
-
-DAY_US = 86_400 * 1_000_000
-MINUTE_US = 60 * 1_000_000
+from tiderec.types import DAY_US, EVENT_TYPES, MINUTE_US
 
 DEFAULT_TYPE_WEIGHTS = {
     "view": 1.0,

@@ -46,9 +46,7 @@ from tiderec.text.encoders import load_encoder
 from tiderec.text.encoders.base import EncoderConfig, TextEncoder
 from tiderec.text.store import read_vectors
 from tiderec.train.registry import load_model
-from tiderec.types import EVENT_TYPES
-
-DAY_US = 86_400 * 1_000_000
+from tiderec.types import DAY_US, EVENT_TYPES
 
 
 @dataclass(frozen=True)
