@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create the project-local virtualenv .venv and install tiderec (editable) with its pinned PyTorch CPU
-# build and the dev tools. Safe to re-run: does nothing when pyproject.toml has not changed.
+# build, the dev tools and Ray (the distributed engine; the tests run it on a local cluster).
+# Safe to re-run: does nothing when pyproject.toml has not changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     "${pip[@]}" install --upgrade pip
     # The pinned CPU build lies on this machine's disk; a bare "torch" would pull a multi-GB CUDA build.
     "${pip[@]}" install "torch==2.13.0"
-    "${pip[@]}" install -e ".[dev]"
+    "${pip[@]}" install -e ".[dev,ray]"
     echo "$want" > "$stamp"
 fi

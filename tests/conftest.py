@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -60,3 +60,13 @@ def events(rows: Sequence[tuple[object, ...]], columns: tuple[str, ...] = ("user
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """One local Ray cluster for the whole test session (starting one costs seconds)."""
+    from tiderec.cluster import RayConfig, connect
+
+    ray = connect(RayConfig(num_cpus=2))
+    yield
+    ray.shutdown()

@@ -92,3 +92,11 @@ def test_patience_waits_for_the_warm_up(cleaned_dir: Path) -> None:
     trained = train_model(prepared, "sasrec", slow, {"dim": 16}, progress=False)
     assert trained.result is not None
     assert trained.result.epochs_run >= 9
+
+
+def test_steps_per_epoch_caps_each_epoch(cleaned_dir: Path) -> None:
+    prepared = prepare(cleaned_dir)
+    cfg = TrainConfig(**{**FAST.__dict__, "epochs": 3, "steps_per_epoch": 2})
+    trained = train_model(prepared, "sasrec", cfg, {"dim": 16}, progress=False)
+    assert trained.result is not None
+    assert [h["steps"] for h in trained.result.history] == [2, 4, 6]

@@ -1,4 +1,4 @@
-"""Commands of the data stages: ingest, clean, stats, datasets."""
+"""Commands of the data stages: ingest, grow, clean, stats, datasets."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tiderec.cli.common import pairs, toml_value
 from tiderec.data.stats import describe
 from tiderec.errors import ConfigError
 from tiderec.ingest.datasets import DATASETS, data_root, load_dataset
+from tiderec.ingest.grow import GrowConfig, grow
 from tiderec.ingest.mapping import EventMapping, ItemMapping, ReadOptions
 from tiderec.ingest.store import KIND as INGESTED_KIND
 from tiderec.ingest.store import read_dataset, write_dataset
@@ -120,6 +121,31 @@ def echo_ingested(dataset: Dataset, out: Path) -> None:
         click.echo(f"  {rejection.reason}: {rejection.count:,}{example}")
     for note in report.notes:
         click.echo(f"note: {note}")
+
+
+@click.command(name="grow")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--factor", "-k", required=True, type=int, help="Copies of the world in the output (1 = unchanged).")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the title recombination.")
+def grow_command(folder: Path, factor: int, out: Path, seed: int) -> None:
+    """Grow an ingested FOLDER FACTOR times, to measure how cost scales with data size.
+
+    Copy r of every user, item, session and basket id X is X~r; titles are recombined from real ones.
+    """
+    config = GrowConfig(factor=factor, seed=seed)
+    dataset = read_dataset(folder)
+    grown = grow(dataset, config)
+    write_dataset(grown, out)
+    click.echo(
+        f"grew {folder} {factor}x: users {_users(dataset.events):,} -> {_users(grown.events):,}, "
+        f"items {len(dataset.items):,} -> {len(grown.items):,}, "
+        f"events {len(dataset.events):,} -> {len(grown.events):,} -> {out}"
+    )
+
+
+def _users(events: Events) -> int:
+    return events.frame["user_id"].drop_nulls().n_unique()
 
 
 @click.command(name="clean")

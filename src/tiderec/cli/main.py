@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from tiderec.cli.data import clean_command, datasets, ingest, stats
+from tiderec.cli.data import clean_command, datasets, grow_command, ingest, stats
 from tiderec.cli.dynamics import interests, migrations, report, trends
 from tiderec.cli.experiment import experiment
 from tiderec.cli.models import evaluate, recommend, train
@@ -43,6 +43,7 @@ def cli() -> None:
 for command in (
     datasets,
     ingest,
+    grow_command,
     clean_command,
     stats,
     encode,

@@ -13,6 +13,7 @@ import click
 from tiderec import config as configs
 from tiderec.artefacts import write_json
 from tiderec.cli.common import pairs, toml_value
+from tiderec.cluster import RayConfig
 from tiderec.data.splits import TemporalConfig
 from tiderec.errors import ConfigError
 from tiderec.evaluation.runner import ModelResult, ModelSpec, markdown, run, score_test
@@ -21,6 +22,7 @@ from tiderec.explore.registry import STATELESS, make_policy
 from tiderec.ranking.batch import recommend_file
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import Prepared, Trained, prepare, save_trained, train_model
+from tiderec.train.ray_train import RayTrainConfig
 from tiderec.train.registry import MODEL_NAMES, NEURAL_CONFIGS, check_name, load_model, model_config
 
 protocol_option = click.option("--protocol", type=click.Choice(["loo", "temporal"]), default="loo", show_default=True)
@@ -77,6 +79,13 @@ def _echo_result(result: ModelResult) -> None:
 @vectors_option
 @config_option
 @set_option
+@click.option(
+    "--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where training runs."
+)
+@click.option("--workers", type=int, default=2, show_default=True, help="Ray: DDP workers.")
+@click.option("--cpus-per-worker", type=int, default=1, show_default=True, help="Ray: CPUs (torch threads) each.")
+@click.option("--gpu", is_flag=True, help="Ray: one GPU per worker.")
+@click.option("--ray-address", help="Running Ray cluster [default: RAY_ADDRESS, else a local cluster].")
 def train(
     folder: Path,
     model_name: str,
@@ -85,6 +94,11 @@ def train(
     vectors: Path | None,
     config_path: Path | None,
     overrides: tuple[str, ...],
+    engine: str,
+    workers: int,
+    cpus_per_worker: int,
+    gpu: bool,
+    ray_address: str | None,
 ) -> None:
     """Train a neural model on a cleaned FOLDER (early stopping on validation), test it once, save it."""
     check_name(model_name)
@@ -93,8 +107,12 @@ def train(
     settings = settings_from(config_path, overrides)
     train_config = configs.from_dict(TrainConfig, settings["train"], "train config")
     model_config(model_name, settings["model"])
+    ray = RayTrainConfig(workers, cpus_per_worker, gpu) if engine == "ray" else None
+    if ray is None and ray_address is not None:
+        raise ConfigError("--ray-address needs --engine ray")
     prepared = prepare_folder(folder, vectors, protocol, settings)
-    trained = train_model(prepared, model_name, train_config, settings["model"])
+    cluster = RayConfig(ray_address)
+    trained = train_model(prepared, model_name, train_config, settings["model"], ray=ray, ray_config=cluster)
     result = score_test(prepared, trained, train_config.max_len)
     save_trained(out, prepared, trained, train_config, {"test": result.test, "cold": result.cold})
     click.echo(

@@ -10,6 +10,7 @@ import numpy as np
 from tiderec import config as configs
 from tiderec.artefacts import read_manifest
 from tiderec.clean.store import KIND as CLEANED_KIND
+from tiderec.cluster import RayConfig
 from tiderec.errors import ConfigError
 from tiderec.ingest.store import KIND as INGESTED_KIND
 from tiderec.text import (
@@ -23,6 +24,7 @@ from tiderec.text import (
     read_vectors,
     write_vectors,
 )
+from tiderec.text.ray_encode import RayEncodeConfig, encode_items_ray
 from tiderec.types import Items
 
 
@@ -43,6 +45,12 @@ def items_of(folder: Path) -> Items:
 @click.option("--runtime", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
 @click.option("--template", "template_path", type=click.Path(path_type=Path), help="TOML/JSON item text template.")
 @click.option("--full", is_flag=True, help="Encode every item again instead of reusing unchanged vectors.")
+@click.option(
+    "--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where the model runs."
+)
+@click.option("--ray-address", help="Running Ray cluster [default: RAY_ADDRESS, else a local cluster].")
+@click.option("--actors", type=int, help="Ray encoder actors [default: cluster CPUs - 1].")
+@click.option("--scratch", type=click.Path(path_type=Path), help="Ray scratch folder (shared storage on a cluster).")
 def encode(
     folder: Path,
     out: Path | None,
@@ -53,10 +61,21 @@ def encode(
     runtime: str,
     template_path: Path | None,
     full: bool,
+    engine: str,
+    ray_address: str | None,
+    actors: int | None,
+    scratch: Path | None,
 ) -> None:
     """Encode the item texts of an ingested or cleaned FOLDER with a language model (incremental)."""
     target = out or folder.parent / "vectors"
-    report = encode_folder(folder, target, encoder_name, threads, device, batch_size, runtime, template_path, full)
+    ray = None
+    if engine == "ray":
+        ray = RayEncodeConfig(actors=actors, batch_size=batch_size, scratch=None if scratch is None else str(scratch))
+    elif actors is not None or ray_address is not None or scratch is not None:
+        raise ConfigError("--actors, --ray-address and --scratch need --engine ray")
+    report = encode_folder(
+        folder, target, encoder_name, threads, device, batch_size, runtime, template_path, full, ray, ray_address
+    )
     echo_encoded(report, target)
 
 
@@ -70,7 +89,10 @@ def encode_folder(
     runtime: str = "auto",
     template_path: Path | None = None,
     full: bool = False,
+    ray: RayEncodeConfig | None = None,
+    ray_address: str | None = None,
 ) -> EncodeReport:
+    """Encode FOLDER's items into the store at `target`, in this process or, with `ray`, on a Ray cluster."""
     items = items_of(folder)
     if encoder_name == "auto":
         encoder_name, reason = choose_encoder(items)
@@ -83,8 +105,10 @@ def encode_folder(
     previous = None
     if not full and (target / "manifest.json").is_file():
         previous = read_vectors(target)
-    encoder = load_encoder(config)
-    vectors, report = encode_items(items, encoder, template, previous)
+    if ray is not None:
+        vectors, report = encode_items_ray(items, config, template, previous, RayConfig(address=ray_address), ray)
+    else:
+        vectors, report = encode_items(items, load_encoder(config), template, previous)
     write_vectors(vectors, target)
     return report
 

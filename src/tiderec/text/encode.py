@@ -43,30 +43,55 @@ def space_of(encoder: TextEncoder, template: ItemTextTemplate) -> VectorSpace:
     return VectorSpace(encoder.name, encoder.version, encoder.dim, True, template.hash())
 
 
-def encode_items(
-    items: Items,
-    encoder: TextEncoder,
-    template: ItemTextTemplate | None = None,
-    previous: ItemVectors | None = None,
-    progress: bool = True,
-) -> tuple[ItemVectors, EncodeReport]:
-    """Vectors for every item of `items` (rows in its order).
+@dataclass
+class EncodePlan:
+    """What an encoding run must do: the rendered store with reused vectors filled in, and the distinct texts
+    still to encode (`unique`); `fill` puts their vectors in place. Shared by the local and the Ray engine."""
 
-    Vectors of `previous` are reused where the space (encoder, version, template) matches and the item's
-    text is unchanged; identical texts are encoded once; an item without any text keeps a zero vector.
-    """
-    tpl = template or ItemTextTemplate()
-    space = space_of(encoder, tpl)
-    rendered = render(items, tpl)
+    store: ItemVectors
+    todo: np.ndarray
+    pending: list[str]
+    unique: list[str]
+    reused: int
+    dropped: int
+    title_fallbacks: int
+    empty_texts: int
+
+    def fill(self, encoded: np.ndarray) -> None:
+        """Vectors float32[len(unique), dim] of `unique`, in that order."""
+        if self.unique:
+            position = {text: k for k, text in enumerate(self.unique)}
+            self.store.vectors[self.todo] = encoded[[position[t] for t in self.pending]]
+
+    def report(self, encoder: str, over_length: int, seconds: float) -> EncodeReport:
+        return EncodeReport(
+            encoder=encoder,
+            items=len(self.store),
+            encoded=len(self.pending),
+            reused=self.reused,
+            dropped=self.dropped,
+            title_fallbacks=self.title_fallbacks,
+            empty_texts=self.empty_texts,
+            over_length=over_length,
+            seconds=round(seconds, 3),
+        )
+
+
+def plan_encoding(
+    items: Items, space: VectorSpace, template: ItemTextTemplate, previous: ItemVectors | None = None
+) -> EncodePlan:
+    """Render item texts; reuse `previous` vectors where the space matches and the text is unchanged; list the
+    distinct texts left to encode (an item without any text keeps a zero vector)."""
+    rendered = render(items, template)
     if len(items) and rendered.empty == len(items):
         raise DatasetError(
-            f"none of the {len(items):,} items has text in the template fields {list(tpl.fields)}; "
+            f"none of the {len(items):,} items has text in the template fields {list(template.fields)}; "
             f"valid fields: {list(get_args(Field))} (e.g. add 'attributes' for attribute-only catalogues)"
         )
     hashes = text_hashes(rendered.texts)
     ids = items.frame["item_id"]
     n = ids.len()
-    vectors = np.zeros((n, encoder.dim), dtype=np.float32)
+    vectors = np.zeros((n, space.dim), dtype=np.float32)
     has_text = np.fromiter((bool(t) for t in rendered.texts), dtype=bool, count=n)
     reused = np.zeros(n, dtype=bool)
     if previous is not None and previous.space == space:
@@ -78,32 +103,43 @@ def encode_items(
     reused &= has_text
     todo = has_text & ~reused
     dropped = 0 if previous is None else int(previous.item_ids.is_in(ids.implode()).not_().sum())
-    start = time.perf_counter()
     pending = [rendered.texts[i] for i in np.flatnonzero(todo)]
-    unique = list(dict.fromkeys(pending))
-    over_length = encoder.count_over_length(unique) if unique else 0
-    if unique:
-        encoded = encoder.encode_passages(unique, progress=progress)
-        position = {text: k for k, text in enumerate(unique)}
-        vectors[todo] = encoded[[position[t] for t in pending]]
-    seconds = time.perf_counter() - start
     store = ItemVectors(
         item_ids=ids,
         vectors=vectors,
         text_hashes=hashes,
         texts=pl.Series("text", rendered.texts, dtype=pl.String),
         space=space,
-        template=to_dict(tpl),
+        template=to_dict(template),
     )
-    report = EncodeReport(
-        encoder=encoder.name,
-        items=n,
-        encoded=len(pending),
-        reused=int(reused.sum()),
-        dropped=dropped,
-        title_fallbacks=rendered.title_fallbacks,
-        empty_texts=rendered.empty,
-        over_length=over_length,
-        seconds=round(seconds, 3),
+    return EncodePlan(
+        store,
+        todo,
+        pending,
+        list(dict.fromkeys(pending)),
+        int(reused.sum()),
+        dropped,
+        rendered.title_fallbacks,
+        rendered.empty,
     )
-    return store, report
+
+
+def encode_items(
+    items: Items,
+    encoder: TextEncoder,
+    template: ItemTextTemplate | None = None,
+    previous: ItemVectors | None = None,
+    progress: bool = True,
+) -> tuple[ItemVectors, EncodeReport]:
+    """Vectors for every item of `items` (rows in its order), in this process.
+
+    Vectors of `previous` are reused where the space (encoder, version, template) matches and the item's
+    text is unchanged; identical texts are encoded once; an item without any text keeps a zero vector.
+    """
+    tpl = template or ItemTextTemplate()
+    plan = plan_encoding(items, space_of(encoder, tpl), tpl, previous)
+    start = time.perf_counter()
+    over_length = encoder.count_over_length(plan.unique) if plan.unique else 0
+    if plan.unique:
+        plan.fill(encoder.encode_passages(plan.unique, progress=progress))
+    return plan.store, plan.report(encoder.name, over_length, time.perf_counter() - start)

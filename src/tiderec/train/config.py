@@ -34,3 +34,6 @@ class TrainConfig:
     eval_batch_size: int = 512
     max_minutes: float | None = None
     bucket_by_length: bool = False
+    steps_per_epoch: int | None = None
+    """At most this many optimisation steps per epoch (None: a full pass), so that large datasets validate
+    (and can stop early) more often than once per pass."""

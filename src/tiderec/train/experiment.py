@@ -11,6 +11,7 @@ import numpy as np
 
 from tiderec.clean.pipeline import CleanResult
 from tiderec.clean.store import read_cleaned
+from tiderec.cluster import RayConfig
 from tiderec.config import resolve_device, to_dict
 from tiderec.data.interactions import Interactions
 from tiderec.data.splits import Split, TemporalConfig, leave_one_out, temporal_split
@@ -22,6 +23,7 @@ from tiderec.train.checkpoint import save_model
 from tiderec.train.config import TrainConfig
 from tiderec.train.inputs import ItemInputs, item_inputs
 from tiderec.train.loop import TrainResult, fit
+from tiderec.train.ray_train import RayTrainConfig, fit_ray
 from tiderec.train.registry import CLASSIC, build_model, check_name, model_config
 from tiderec.types import EVENT_TYPES
 
@@ -79,8 +81,11 @@ def train_model(
     settings: dict[str, Any] | None = None,
     label: str | None = None,
     progress: bool = True,
+    ray: RayTrainConfig | None = None,
+    ray_config: RayConfig | None = None,
 ) -> Trained:
-    """Fit a classic baseline, or build and train a neural model with early stopping on validation."""
+    """Fit a classic baseline, or build and train a neural model with early stopping on validation (in this
+    process, or with `ray` on a Ray cluster)."""
     check_name(name)
     start = time.perf_counter()
     split = prepared.split
@@ -88,8 +93,12 @@ def train_model(
         scorer = CLASSIC[name](split.train)
         return Trained(label or name, name, scorer, None, None, {}, time.perf_counter() - start)
     cfg = model_config(name, settings)
-    model = build_model(name, prepared.inter.n_items, train_config.max_len, cfg, prepared.inputs)
-    result = fit(model, split.train, prepared.inter, split.valid, train_config, name=label or name, progress=progress)
+    if ray is not None:
+        inputs = (split.train, prepared.inter, split.valid, prepared.inputs, train_config)
+        model, result = fit_ray(name, *inputs, settings, ray, ray_config)
+    else:
+        model = build_model(name, prepared.inter.n_items, train_config.max_len, cfg, prepared.inputs)
+        result = fit(model, split.train, prepared.inter, split.valid, train_config, label or name, progress)
     device = resolve_device(train_config.device)
     scorer = TorchScorer(label or name, model, device)
     return Trained(label or name, name, scorer, model, result, to_dict(cfg), time.perf_counter() - start)

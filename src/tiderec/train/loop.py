@@ -66,6 +66,94 @@ def to_tensors(arrays: SequenceArrays, device: str) -> dict[str, torch.Tensor]:
     }
 
 
+def make_optimizer(
+    model: torch.nn.Module, config: TrainConfig
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW with a linear learning-rate warm-up over `warmup_steps`."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / max(config.warmup_steps, 1))
+    )
+    return optimizer, scheduler
+
+
+class Objective(torch.nn.Module):
+    """The training loss as a module: forward(batch) -> scalar loss. Everything the loss touches runs inside
+    forward, so a data-parallel wrapper (DDP) sees every parameter use."""
+
+    def __init__(self, model: SequenceModel, log_q: torch.Tensor | None = None, negatives: int = 0) -> None:
+        super().__init__()
+        self.model = model
+        self.log_q = log_q
+        self.negatives = negatives
+
+    def forward(self, t: dict[str, torch.Tensor]) -> torch.Tensor:
+        states = self.model(t["items"], t["event_types"], t["gaps"], t["next_gaps"])  # [B, T, D]
+        select = t["targets"] != IGNORE
+        target = t["targets"][select]
+        if self.log_q is None:
+            logits = self.model.scores(states, t["items"], select)  # [P, N]
+            return F.cross_entropy(logits, target)
+        return _sampled_loss(self.model, states[select], target, self.log_q, self.negatives, str(states.device))
+
+
+def train_step(
+    objective: torch.nn.Module,
+    t: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+) -> float:
+    """One optimisation step on a batch; `objective` is an `Objective` or a data-parallel wrapper of one."""
+    loss = objective(t)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return float(loss.item())
+
+
+@dataclass
+class EarlyStopping:
+    """Keeps the best validation epoch and its weights; says when patience or the time limit runs out."""
+
+    config: TrainConfig
+    started: float = field(default_factory=time.perf_counter)
+    best_metric: float = -math.inf
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    best_valid: dict[str, dict[str, float]] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_seconds: float = 0.0
+    warm_epoch: int = 0
+    stopped: str = "epochs"
+
+    def record(
+        self, epoch: int, loss: float, metrics: dict[str, dict[str, float]], model: SequenceModel, steps: int
+    ) -> bool:
+        """Log one epoch (keeping the weights when it is the best so far); True when training should stop."""
+        cfg = self.config
+        value = metrics[cfg.valid_scoring].get(cfg.valid_metric, 0.0)
+        self.history.append({"epoch": epoch, "steps": steps, "loss": round(loss, 5), cfg.valid_metric: value})
+        improved = value > self.best_metric
+        if improved:
+            self.best_metric, self.best_epoch, self.best_valid = value, epoch, metrics
+            self.best_state = copy_state(model)
+        if not self.warm_epoch and steps >= cfg.warmup_steps:
+            self.warm_epoch = epoch
+        if self.warm_epoch and epoch - max(self.best_epoch, self.warm_epoch) >= cfg.patience:
+            self.stopped = "patience"
+            return True
+        if cfg.max_minutes is not None and (time.perf_counter() - self.started) / 60 > cfg.max_minutes:
+            self.stopped = "time limit"
+            return True
+        return False
+
+    def result(self) -> TrainResult:
+        epochs = len(self.history)
+        per_epoch = round(self.train_seconds / max(epochs, 1), 2)
+        return TrainResult(self.best_epoch, self.best_valid, epochs, per_epoch, self.history, self.stopped)
+
+
 def fit(
     model: SequenceModel,
     train: Interactions,
@@ -84,78 +172,51 @@ def fit(
     if len(windows) == 0:
         raise DatasetError("nothing to train on: no user has two or more training events")
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / max(config.warmup_steps, 1))
-    )
-    log_q = _log_q(train, config) if config.loss == "sampled" else None
+    optimizer, scheduler = make_optimizer(model, config)
+    log_q = popularity_log_q(np.bincount(train.item, minlength=train.n_items)) if config.loss == "sampled" else None
+    objective = Objective(model, log_q, config.negatives)
     scorer = TorchScorer(name, model, device)
-    best_metric, best_epoch, best_state = -math.inf, 0, _copy_state(model)
-    best_valid: dict[str, dict[str, float]] = {}
-    history: list[dict[str, Any]] = []
-    started = time.perf_counter()
-    train_seconds = 0.0
-    stopped = "epochs"
-    steps, warm_epoch = 0, 0
+    stopping = EarlyStopping(config)
+    steps = 0
     for epoch in range(1, config.epochs + 1):
         model.train()
         epoch_start = time.perf_counter()
         losses = []
-        plan = batches(windows, config.batch_size, rng, config.bucket_by_length)
+        plan = batches(windows, config.batch_size, rng, config.bucket_by_length)[: config.steps_per_epoch]
         bar = tqdm(plan, desc=f"{name} epoch {epoch}", unit="batch", disable=None if progress else True, leave=False)
         for rows in bar:
             t = to_tensors(windows.take(rows), device)
-            states = model(t["items"], t["event_types"], t["gaps"], t["next_gaps"])  # [B, T, D]
-            select = t["targets"] != IGNORE
-            target = t["targets"][select]
-            if log_q is None:
-                logits = model.scores(states, t["items"], select)  # [P, N]
-                loss = F.cross_entropy(logits, target)
-            else:
-                loss = _sampled_loss(model, states[select], target, log_q, config.negatives, device)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-            scheduler.step()
+            losses.append(train_step(objective, t, optimizer, scheduler))
             steps += 1
-            losses.append(float(loss.item()))
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         bar.close()
-        train_seconds += time.perf_counter() - epoch_start
+        stopping.train_seconds += time.perf_counter() - epoch_start
         metrics = evaluate_targets(
             scorer, valid_inter, valid, config.max_len, (config.valid_scoring,), config.eval_batch_size
         )
-        value = metrics[config.valid_scoring].get(config.valid_metric, 0.0)
-        history.append({"epoch": epoch, "loss": round(float(np.mean(losses)), 5), config.valid_metric: value})
-        improved = value > best_metric
-        if improved:
-            best_metric, best_epoch, best_state, best_valid = value, epoch, _copy_state(model), metrics
+        stop = stopping.record(epoch, float(np.mean(losses)), metrics, model, steps)
         if progress:
-            mark = " *" if improved else ""
-            tqdm.write(
-                f"{name} epoch {epoch}: loss {np.mean(losses):.4f}, valid {config.valid_metric} {value:.4f}{mark}"
-            )
-        if not warm_epoch and steps >= config.warmup_steps:
-            warm_epoch = epoch
-        if warm_epoch and epoch - max(best_epoch, warm_epoch) >= config.patience:
-            stopped = "patience"
+            echo_epoch(name, epoch, float(np.mean(losses)), stopping)
+        if stop:
             break
-        if config.max_minutes is not None and (time.perf_counter() - started) / 60 > config.max_minutes:
-            stopped = "time limit"
-            break
-    model.load_state_dict(best_state)
-    epochs_run = len(history)
-    return TrainResult(
-        best_epoch, best_valid, epochs_run, round(train_seconds / max(epochs_run, 1), 2), history, stopped
-    )
+    model.load_state_dict(stopping.best_state)
+    return stopping.result()
 
 
-def _copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+def echo_epoch(name: str, epoch: int, loss: float, stopping: EarlyStopping) -> None:
+    metric = stopping.config.valid_metric
+    value = stopping.history[-1][metric]
+    mark = " *" if stopping.best_epoch == epoch else ""
+    tqdm.write(f"{name} epoch {epoch}: loss {loss:.4f}, valid {metric} {value:.4f}{mark}")
+
+
+def copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _log_q(train: Interactions, config: TrainConfig) -> torch.Tensor:
-    counts = np.bincount(train.item, minlength=train.n_items).astype(np.float64) ** 0.75 + 1e-3
+def popularity_log_q(item_counts: np.ndarray) -> torch.Tensor:
+    """log q(item) of the sampled softmax from training counts int[N]: popularity^0.75, normalised."""
+    counts = item_counts.astype(np.float64) ** 0.75 + 1e-3
     return torch.from_numpy(np.log(counts / counts.sum())).float()
 
 

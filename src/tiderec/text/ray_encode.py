@@ -1,0 +1,149 @@
+"""Encode a catalogue on a Ray cluster: Parquet of distinct texts -> Ray Data actor pool (the model loaded
+once per actor) -> Parquet of vectors -> the same vector store the local engine writes.
+
+Planning (rendering, reuse of unchanged vectors, de-duplication) is the local engine's own `plan_encoding`,
+so both engines agree on which texts are encoded; only where the model runs differs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tiderec import config as configs
+from tiderec.cluster import RayConfig, cluster_cpus, connect
+from tiderec.config import STRICT
+from tiderec.errors import ConfigError
+from tiderec.text.encode import EncodeReport, plan_encoding, space_of
+from tiderec.text.encoders import EncoderConfig, load_encoder
+from tiderec.text.store import ItemVectors, VectorSpace
+from tiderec.text.template import ItemTextTemplate
+from tiderec.types import Items
+
+
+@dataclass(frozen=True)
+class RayEncodeConfig:
+    """actors: encoder actors (default: cluster CPUs / cpus_per_actor, one CPU left for reads and writes);
+    batch_size: texts per actor call; rows_per_file: texts per input Parquet file (the unit Ray reads, so
+    of parallelism); scratch: folder for the Parquet in between (shared storage on a real
+    cluster; default: a temporary folder, removed afterwards)."""
+
+    __pydantic_config__ = STRICT
+
+    actors: int | None = None
+    cpus_per_actor: float = 1.0
+    gpus_per_actor: float = 0.0
+    batch_size: int = 512
+    rows_per_file: int = 4096
+    scratch: str | None = None
+
+    def pool_size(self) -> int:
+        if self.actors is not None:
+            if self.actors < 1:
+                raise ConfigError(f"actors must be >= 1, got {self.actors}")
+            return self.actors
+        if self.cpus_per_actor <= 0:
+            raise ConfigError(f"cpus_per_actor must be > 0, got {self.cpus_per_actor}")
+        return max(1, int((cluster_cpus() - 1) / self.cpus_per_actor))
+
+
+class EncodeActor:
+    """A Ray Data actor: loads the encoder once, then maps Arrow batches {row, text} -> {row, vector}."""
+
+    def __init__(self, encoder: dict[str, Any]) -> None:
+        self.encoder = load_encoder(configs.from_dict(EncoderConfig, encoder))
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        """The batch's vectors; `over_length` holds the batch's count of over-long texts in its first row."""
+        texts = batch.column("text").to_pylist()
+        over = np.zeros(len(texts), dtype=np.int32)
+        over[:1] = self.encoder.count_over_length(texts)
+        vectors = self.encoder.encode_passages(texts)
+        return pa.table({"row": batch.column("row"), "vector": fixed_size(vectors), "over_length": over})
+
+
+def encoder_space(encoder: dict[str, Any], template: ItemTextTemplate) -> VectorSpace:
+    """The vector space of an encoder, read where the model runs (the driver need not load it)."""
+    return space_of(load_encoder(configs.from_dict(EncoderConfig, encoder)), template)
+
+
+def fixed_size(vectors: np.ndarray) -> pa.FixedSizeListArray:
+    """float32[n, d] as an Arrow fixed-size list column (plain Parquet, readable without Ray)."""
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
+    return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
+
+
+def read_vectors_into(folder: Path, out: np.ndarray) -> tuple[int, int]:
+    """Scatter every {row, vector} Parquet file of `folder` into `out` float32[n, d], one file at a time;
+    (rows written, over-length texts)."""
+    written, over = 0, 0
+    for path in sorted(folder.glob("*.parquet")):
+        table = pq.read_table(path)
+        rows = table.column("row").to_numpy()
+        vectors = table.column("vector").combine_chunks()
+        out[rows] = vectors.flatten().to_numpy().reshape(len(rows), out.shape[1])
+        written += len(rows)
+        over += int(table.column("over_length").to_numpy().sum())
+    return written, over
+
+
+def encode_items_ray(
+    items: Items,
+    encoder: EncoderConfig,
+    template: ItemTextTemplate | None = None,
+    previous: ItemVectors | None = None,
+    ray_config: RayConfig | None = None,
+    config: RayEncodeConfig | None = None,
+) -> tuple[ItemVectors, EncodeReport]:
+    """`encode_items` on a Ray cluster: same plan, same store; texts encoded by a pool of actors."""
+    cfg = config or RayEncodeConfig()
+    tpl = template or ItemTextTemplate()
+    ray = connect(ray_config)
+    threads = max(1, int(cfg.cpus_per_actor))
+    actor_encoder = configs.to_dict(configs.with_changes(encoder, {"threads": threads}))
+    space = ray.get(ray.remote(encoder_space).options(num_cpus=cfg.cpus_per_actor).remote(actor_encoder, tpl))
+    plan = plan_encoding(items, space, tpl, previous)
+    start = time.perf_counter()
+    over_length = 0
+    if plan.unique:
+        scratch = Path(cfg.scratch) if cfg.scratch else Path(tempfile.mkdtemp(prefix="tiderec-encode-"))
+        texts_dir, vectors_dir = scratch / "texts", scratch / "vectors"
+        try:
+            write_texts(plan.unique, texts_dir, cfg.rows_per_file)
+            pool = cfg.pool_size()
+            dataset = ray.data.read_parquet(str(texts_dir)).map_batches(
+                EncodeActor,
+                fn_constructor_kwargs={"encoder": actor_encoder},
+                batch_size=cfg.batch_size,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=pool),
+                num_cpus=cfg.cpus_per_actor,
+                num_gpus=cfg.gpus_per_actor or None,
+            )
+            dataset.write_parquet(str(vectors_dir))
+            encoded = np.zeros((len(plan.unique), plan.store.space.dim), dtype=np.float32)
+            written, over_length = read_vectors_into(vectors_dir, encoded)
+            if written != len(plan.unique):
+                raise RuntimeError(f"Ray encoding returned {written:,} vectors for {len(plan.unique):,} texts")
+        finally:
+            if cfg.scratch is None:
+                shutil.rmtree(scratch, ignore_errors=True)
+        plan.fill(encoded)
+    return plan.store, plan.report(plan.store.space.encoder, over_length, time.perf_counter() - start)
+
+
+def write_texts(texts: list[str], folder: Path, rows_per_file: int) -> None:
+    """{row, text} Parquet files of `rows_per_file` texts each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, first in enumerate(range(0, len(texts), rows_per_file)):
+        chunk = texts[first : first + rows_per_file]
+        rows = np.arange(first, first + len(chunk), dtype=np.int64)
+        pq.write_table(pa.table({"row": rows, "text": chunk}), folder / f"part-{part:05d}.parquet")
