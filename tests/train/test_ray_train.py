@@ -61,7 +61,8 @@ def test_cli_trains_on_ray_and_writes_the_local_folder_format(cleaned_dir: Path,
     args += ["--set", "train.max_len=8", "--set", "train.batch_size=16"]
     local = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "local")])
     assert local.exit_code == 0, local.output
-    ray = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2"])
+    ray_args = ["--engine", "ray", "--workers", "2", "--partitions", "2"]
+    ray = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "ray"), *ray_args])
     assert ray.exit_code == 0, ray.output
     assert "test (A) tiderec" in ray.output
     a, b = load_model(tmp_path / "local"), load_model(tmp_path / "ray")

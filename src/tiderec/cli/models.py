@@ -85,6 +85,7 @@ def _echo_result(result: ModelResult) -> None:
 @click.option("--workers", type=int, default=2, show_default=True, help="Ray: DDP workers.")
 @click.option("--cpus-per-worker", type=int, default=1, show_default=True, help="Ray: CPUs (torch threads) each.")
 @click.option("--gpu", is_flag=True, help="Ray: one GPU per worker.")
+@click.option("--partitions", type=int, help="Ray: build training windows on the cluster from N user partitions.")
 @click.option("--ray-address", help="Running Ray cluster [default: RAY_ADDRESS, else a local cluster].")
 def train(
     folder: Path,
@@ -98,6 +99,7 @@ def train(
     workers: int,
     cpus_per_worker: int,
     gpu: bool,
+    partitions: int | None,
     ray_address: str | None,
 ) -> None:
     """Train a neural model on a cleaned FOLDER (early stopping on validation), test it once, save it."""
@@ -107,9 +109,9 @@ def train(
     settings = settings_from(config_path, overrides)
     train_config = configs.from_dict(TrainConfig, settings["train"], "train config")
     model_config(model_name, settings["model"])
-    ray = RayTrainConfig(workers, cpus_per_worker, gpu) if engine == "ray" else None
-    if ray is None and ray_address is not None:
-        raise ConfigError("--ray-address needs --engine ray")
+    ray = RayTrainConfig(workers, cpus_per_worker, gpu, partitions=partitions) if engine == "ray" else None
+    if ray is None and (ray_address is not None or partitions is not None):
+        raise ConfigError("--ray-address and --partitions need --engine ray")
     prepared = prepare_folder(folder, vectors, protocol, settings)
     cluster = RayConfig(ray_address)
     trained = train_model(prepared, model_name, train_config, settings["model"], ray=ray, ray_config=cluster)

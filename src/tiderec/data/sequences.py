@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from tiderec.data.interactions import Interactions
 from tiderec.data.splits import Targets
@@ -28,6 +29,10 @@ def gap_bucket(gap_us: np.ndarray) -> np.ndarray:
     seconds = np.maximum(gap_us, 0) / 1_000_000
     buckets = np.where(seconds < 1.0, GAP_SAME, 3 + np.floor(np.log2(np.maximum(seconds, 1.0))).astype(np.int64))
     return np.minimum(buckets, GAP_BUCKETS - 1).astype(np.int64)
+
+
+FIELDS = ("items", "event_types", "gaps", "next_gaps", "targets")
+"""The fields of SequenceArrays, in order."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,21 @@ class SequenceArrays:
     def take(self, rows: np.ndarray) -> SequenceArrays:
         return SequenceArrays(
             self.items[rows], self.event_types[rows], self.gaps[rows], self.next_gaps[rows], self.targets[rows]
+        )
+
+    def to_arrow(self) -> pa.Table:
+        """One row per sequence, each field a fixed-size int64 list column (plain Parquet, readable anywhere)."""
+        width = self.items.shape[1]
+        return pa.table(
+            {name: pa.FixedSizeListArray.from_arrays(pa.array(getattr(self, name).ravel()), width) for name in FIELDS}
+        )
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table) -> SequenceArrays:
+        """The inverse of `to_arrow` (writable copies)."""
+        n = table.num_rows
+        return cls(
+            *(np.array(table.column(name).combine_chunks().flatten().to_numpy().reshape(n, -1)) for name in FIELDS)
         )
 
 

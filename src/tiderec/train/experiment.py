@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,9 @@ from tiderec.clean.store import read_cleaned
 from tiderec.cluster import RayConfig
 from tiderec.config import resolve_device, to_dict
 from tiderec.data.interactions import Interactions
+from tiderec.data.ray_windows import WindowFiles, build_windows_ray
 from tiderec.data.splits import Split, TemporalConfig, leave_one_out, temporal_split
-from tiderec.errors import DatasetError
+from tiderec.errors import ConfigError, DatasetError
 from tiderec.models.base import SequenceModel
 from tiderec.models.scorer import Scorer, TorchScorer
 from tiderec.text.store import read_vectors
@@ -95,13 +97,35 @@ def train_model(
     cfg = model_config(name, settings)
     if ray is not None:
         inputs = (split.train, prepared.inter, split.valid, prepared.inputs, train_config)
-        model, result = fit_ray(name, *inputs, settings, ray, ray_config)
+        with tempfile.TemporaryDirectory(prefix="tiderec-windows-", dir=ray.storage) as scratch:
+            windows = None
+            if ray.partitions is not None:
+                if split.protocol != "leave-one-out":
+                    raise ConfigError("windows built from user partitions need the leave-one-out protocol")
+                events = prepared.cleaned.events
+                vocab = prepared.cleaned.item_vocab
+                windows = build_windows_ray(
+                    events, vocab, train_config.max_len, Path(scratch), ray.partitions, ray_config
+                )
+            model, result = fit_ray(name, *inputs, settings, ray, ray_config, windows)
     else:
         model = build_model(name, prepared.inter.n_items, train_config.max_len, cfg, prepared.inputs)
         result = fit(model, split.train, prepared.inter, split.valid, train_config, label or name, progress)
     device = resolve_device(train_config.device)
     scorer = TorchScorer(label or name, model, device)
     return Trained(label or name, name, scorer, model, result, to_dict(cfg), time.perf_counter() - start)
+
+
+def cluster_windows(
+    prepared: Prepared, ray: RayTrainConfig, max_len: int, scratch: Path, ray_config: RayConfig | None
+) -> WindowFiles | None:
+    """Training windows built on the cluster from user partitions when `ray.partitions` asks for it."""
+    if ray.partitions is None:
+        return None
+    if prepared.split.protocol != "leave-one-out":
+        raise ConfigError("windows built from user partitions need the leave-one-out protocol")
+    cleaned = prepared.cleaned
+    return build_windows_ray(cleaned.events, cleaned.item_vocab, max_len, scratch, ray.partitions, ray_config)
 
 
 def save_trained(

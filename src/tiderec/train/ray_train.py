@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import torch
 from safetensors.torch import load_file, save_file
 
 from tiderec import config as configs
-from tiderec.cluster import RayConfig, connect
+from tiderec.cluster import RayConfig, cluster_cpus, connect
 from tiderec.config import STRICT
 from tiderec.data.interactions import Interactions
+from tiderec.data.ray_windows import WindowFiles
 from tiderec.data.sequences import SequenceArrays, training_windows
 from tiderec.data.splits import Targets
 from tiderec.errors import ConfigError, DatasetError
@@ -47,7 +47,6 @@ from tiderec.train.loop import (
 from tiderec.train.registry import build_model, model_config
 from tiderec.train.validate import evaluate_targets
 
-COLUMNS = ("items", "event_types", "gaps", "next_gaps", "targets")
 WEIGHTS = "model.safetensors"
 RESULT = "train_result.json"
 
@@ -55,7 +54,7 @@ RESULT = "train_result.json"
 @dataclass(frozen=True)
 class RayTrainConfig:
     """workers: DDP processes; cpus_per_worker: CPUs (and torch threads) each; use_gpu: one GPU per worker;
-    storage: where Ray keeps run state and checkpoints (shared storage on a real cluster)."""
+    storage: where Ray keeps run state, checkpoints and partitioned windows (shared storage on a real cluster)."""
 
     __pydantic_config__ = STRICT
 
@@ -63,6 +62,9 @@ class RayTrainConfig:
     cpus_per_worker: int = 1
     use_gpu: bool = False
     storage: str | None = None
+    partitions: int | None = None
+    """Build the training windows on the cluster from this many user partitions of the events (leave-one-out
+    only) instead of on the driver; None = on the driver."""
 
     def check(self) -> None:
         if self.workers < 1 or self.cpus_per_worker < 1:
@@ -82,23 +84,6 @@ class WorkerData:
     item_counts: np.ndarray
 
 
-def windows_table(windows: SequenceArrays) -> pa.Table:
-    """Training windows as an Arrow table of fixed-size int64 list columns (one row per window)."""
-    width = windows.items.shape[1]
-    return pa.table(
-        {name: pa.FixedSizeListArray.from_arrays(pa.array(getattr(windows, name).ravel()), width) for name in COLUMNS}
-    )
-
-
-def arrays_of(batch: pa.Table) -> SequenceArrays:
-    """The SequenceArrays of an Arrow batch of `windows_table` rows."""
-    n = batch.num_rows
-    columns = {
-        name: np.array(batch.column(name).combine_chunks().flatten().to_numpy().reshape(n, -1)) for name in COLUMNS
-    }
-    return SequenceArrays(**columns)
-
-
 def fit_ray(
     name: str,
     train: Interactions,
@@ -109,16 +94,27 @@ def fit_ray(
     model_settings: dict[str, Any] | None = None,
     ray_train: RayTrainConfig | None = None,
     ray_config: RayConfig | None = None,
+    windows: WindowFiles | None = None,
 ) -> tuple[SequenceModel, TrainResult]:
-    """Train `name` on a Ray cluster; return the model with its best weights and the training record."""
+    """Train `name` on a Ray cluster; return the model with its best weights and the training record.
+
+    Windows come from `windows` (Parquet built on the cluster) or are built here from `train`. Parquet windows
+    stream to the workers when the cluster has a CPU to spare for the reads; otherwise they are read into the
+    object store first (the workers hold every CPU, and reads left waiting for one would stall training)."""
     cfg = ray_train or RayTrainConfig()
     cfg.check()
     settings = dict(model_settings or {})
     model_config(name, settings)
-    windows = training_windows(train, config.max_len)
-    if len(windows) < cfg.workers:
-        raise DatasetError(f"{len(windows)} training windows cannot feed {cfg.workers} workers")
     ray = connect(ray_config)
+    if windows is None:
+        arrays = training_windows(train, config.max_len)
+        count, dataset = len(arrays), ray.data.from_arrow(arrays.to_arrow())
+    else:
+        count, dataset = windows.windows, ray.data.read_parquet(str(windows.folder))
+        if cluster_cpus() < cfg.workers * cfg.cpus_per_worker + 1:
+            dataset = dataset.materialize()
+    if count < cfg.workers:
+        raise DatasetError(f"{count} training windows cannot feed {cfg.workers} workers")
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -133,7 +129,7 @@ def fit_ray(
         ),
         torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
         run_config=RunConfig(name=f"tiderec-{name}-{int(time.time())}", storage_path=cfg.storage),
-        datasets={"train": ray.data.from_arrow(windows_table(windows))},
+        datasets={"train": dataset},
     )
     result = trainer.fit()
     if result.checkpoint is None:
@@ -183,7 +179,7 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
             local_shuffle_buffer_size=per_worker * 8,
             local_shuffle_seed=config.seed * 1000 + epoch * world + rank,
         ):
-            t = to_tensors(arrays_of(batch), str(device))
+            t = to_tensors(SequenceArrays.from_arrow(batch), str(device))
             losses.append(train_step(objective, t, optimizer, scheduler))
             steps += 1
             if len(losses) == config.steps_per_epoch:
