@@ -27,13 +27,13 @@ from benchmarks.bench_models import RESULTS, ensure_data, git_commit
 from tiderec.dynamics.space import interest_space
 from tiderec.interest.encoder import model_encoder
 from tiderec.interest.state import Event, InterestContext, InterestState, initial, update
-from tiderec.interest.store import SQLiteStateStore
+from tiderec.interest.store import SQLStateStore
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import prepare, train_model
 
 
 def replay(
-    events: list[tuple[str, Event]], context: InterestContext, store: SQLiteStateStore
+    events: list[tuple[str, Event]], context: InterestContext, store: SQLStateStore
 ) -> tuple[np.ndarray, np.ndarray]:
     """Microseconds per event for update alone and for update + commit."""
     states: dict[str, InterestState] = {}
@@ -83,7 +83,7 @@ def main() -> None:
     for label, encoder in (("profiles + window", None), ("+ interest model forward", model_encoder(model, 50))):
         context = InterestContext(vectors, space.codes, encoder=encoder)
         with tempfile.TemporaryDirectory() as tmp:
-            store = SQLiteStateStore(Path(tmp) / "state.sqlite")
+            store = SQLStateStore(Path(tmp) / "state.sqlite")
             upd, total = replay(events, context, store)
             results[label] = {"update": stats(upd), "update + commit": stats(total), "users": store.count()}
             store.close()

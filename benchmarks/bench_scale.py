@@ -12,7 +12,8 @@ item title with USE-multilingual (numpy), local = one process with all cores, Ra
 (cluster CPUs - 1 actors) on a local cluster with all cores. Training: the interest model (ids, event types,
 time; no text), sampled softmax (2048 negatives) since full softmax over 100x the catalogue does not fit,
 batch 256, one epoch capped at --steps steps (windows/s; an epoch's cost = windows / throughput); Ray = 2 DDP
-workers of 1 CPU each. Peak memory: the driver's peak RSS, and the largest peak RSS of any Ray worker process.
+workers of 1 CPU each. Peak memory: the driver's peak RSS (VmHWM), and the largest private memory (RssAnon +
+RssFile, sampled every 0.2 s; object-store pages left out) any Ray worker process reached.
 Quality: full-softmax interest model on 1x for --quality-epochs epochs (no early stopping), validation NDCG@10
 per epoch for local (two seeds, which gives the noise) and for Ray with 2 workers.
 Writes benchmarks/results/scale.{json,md}.
@@ -79,7 +80,9 @@ def cleaned_folder(factor: int) -> tuple[Path, dict[str, Any]]:
 
 
 class RayPeak:
-    """Polls /proc for Ray worker processes ('ray::...') started after it, keeping each one's peak RSS (VmHWM)."""
+    """Samples Ray worker processes ('ray::...') started after it, every 0.2 s, keeping the largest private
+    memory (RssAnon + RssFile) any one reached. Shared memory (RssShmem: Ray's object store pages a worker
+    touched) is left out: it is the store's, sized by Ray, and counted once for the machine."""
 
     def __init__(self) -> None:
         self.peaks: dict[int, int] = {}
@@ -99,7 +102,7 @@ class RayPeak:
         return pids
 
     def run(self) -> None:
-        while not self.stop.wait(0.5):
+        while not self.stop.wait(0.2):
             for pid in self.ray_pids():
                 if int(pid) in self.before:
                     continue
@@ -107,9 +110,9 @@ class RayPeak:
                     status = (Path("/proc") / pid / "status").read_text()
                 except OSError:
                     continue
-                for line in status.splitlines():
-                    if line.startswith("VmHWM:"):
-                        self.peaks[int(pid)] = max(self.peaks.get(int(pid), 0), int(line.split()[1]))
+                fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+                private = sum(int(fields[k].split()[0]) for k in ("RssAnon", "RssFile") if k in fields)
+                self.peaks[int(pid)] = max(self.peaks.get(int(pid), 0), private)
 
     def __enter__(self) -> RayPeak:
         self.thread.start()
@@ -305,6 +308,13 @@ def main() -> None:
         "prep": {},
         "runs": [],
     }
+
+    if set(parts) != {"encode", "train", "quality"} and out.is_file():
+        old = json.loads(out.read_text(encoding="utf-8"))
+        report["runs"] = [r for r in old["runs"] if r["task"] not in parts]
+        if "quality" not in parts and "quality" in old:
+            report["quality"] = old["quality"]
+        report["command"] = f"{old['command']}; then {report['command']}"
 
     def save() -> None:
         out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create the project-local virtualenv .venv and install tiderec (editable) with its pinned PyTorch CPU
-# build, the dev tools and Ray (the distributed engine; the tests run it on a local cluster).
+# build, the dev tools, Ray (the distributed engine; the tests run it on a local cluster) and psycopg
+# (PostgreSQL, the server database option).
 # Safe to re-run: does nothing when pyproject.toml has not changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     "${pip[@]}" install --upgrade pip
     # The pinned CPU build lies on this machine's disk; a bare "torch" would pull a multi-GB CUDA build.
     "${pip[@]}" install "torch==2.13.0"
-    "${pip[@]}" install -e ".[dev,ray]"
+    "${pip[@]}" install -e ".[dev,ray,postgres]"
     echo "$want" > "$stamp"
 fi

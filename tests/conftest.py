@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,3 +73,17 @@ def ray_cluster() -> Iterator[None]:
     ray = connect(RayConfig(num_cpus=2))
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A running PostgreSQL cluster of the suite's own (scripts/postgres.sh); skipped, saying why, where the
+    script cannot start one (no PostgreSQL and no root to install it)."""
+    script = REPO / "scripts" / "postgres.sh"
+    folder = Path(tempfile.mkdtemp(prefix="tiderec-pg-"))
+    started = subprocess.run([str(script), "start", str(folder)], capture_output=True, text=True, check=False)
+    if started.returncode != 0:
+        pytest.skip(f"scripts/postgres.sh could not start PostgreSQL: {started.stderr.strip()}")
+    yield started.stdout.strip()
+    subprocess.run([str(script), "stop", str(folder)], capture_output=True, check=False)
+    shutil.rmtree(folder, ignore_errors=True)

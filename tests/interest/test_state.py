@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from tiderec.interest.state import (
     initial,
     update,
 )
-from tiderec.interest.store import SQLiteStateStore
+from tiderec.interest.store import SQLStateStore
 from tiderec.types import DAY_US
 
 N_ITEMS, DIM = 40, 8
@@ -137,19 +138,27 @@ def test_empty_history_and_bad_events() -> None:
         from_dict(InterestConfig, {"type_weights": {"like": 2.0}})
 
 
-def test_store_commits_and_forgets(tmp_path: Path) -> None:
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_store_commits_and_forgets(tmp_path: Path, database: str, request: pytest.FixtureRequest) -> None:
     context = _context(encoder=True)
     state = _replay(_events(), context)
     _assert_same(decode(encode(state)), state)
-    store = SQLiteStateStore(tmp_path / "state.sqlite")
+    target = str(tmp_path / "state.sqlite")
+    if database == "postgres":
+        target = request.getfixturevalue("postgres_url")
+        SQLStateStore(target).db.execute("DROP TABLE interest_state")
+    store = SQLStateStore(target)
     assert store.get("u") is None
     store.put(state)
-    again = SQLiteStateStore(tmp_path / "state.sqlite")
+    again = SQLStateStore(target)
     loaded = again.get("u")
     assert loaded is not None
     _assert_same(loaded, state)
     assert loaded.keys == state.keys
-    assert again._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if database == "sqlite":
+        assert again.db.query("PRAGMA journal_mode")[0][0] == "wal"
+    store.put_many([state, replace(state, user_id="v")])
+    assert again.count() == 2
     assert again.delete("u")
     assert not again.delete("u")
     assert store.get("u") is None

@@ -3,7 +3,6 @@ classifier trained on the shipped labelled intents, SQLite, the FastAPI app."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from tiderec.clean.vocab import Vocabulary
 from tiderec.dynamics.space import InterestSpace
 from tiderec.ingest.datasets import data_root
 from tiderec.interest.state import InterestContext
-from tiderec.interest.store import SQLiteStateStore
+from tiderec.interest.store import SQLStateStore
 from tiderec.query.entities import Lexicon
 from tiderec.query.intent import IntentModel, read_intents
 from tiderec.query.softmax import fit_softmax
@@ -24,6 +23,7 @@ from tiderec.recommender import Recommender
 from tiderec.serving.app import Limits, create_app
 from tiderec.serving.keys import KeyStore
 from tiderec.serving.service import Catalogue, Service
+from tiderec.storage import Database
 from tiderec.text.encoders import load_encoder
 from tiderec.text.encoders.base import EncoderConfig
 
@@ -32,9 +32,34 @@ SHOES = [f"{c} running shoe" for c in COLOURS] + [f"{c} trail running shoe" for 
 TENTS = [f"{c} camping tent" for c in COLOURS] + [f"{c} family dome tent" for c in COLOURS]
 
 
+Setup = tuple[TestClient, dict[str, str], str]
+"""The app's test client, one key per scope, and the database (a SQLite path or a postgresql:// URL)."""
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Setup:
+    """The service on each database the suite can start (the same tests run against SQLite and PostgreSQL)."""
+    if request.param == "postgres":
+        return build(tmp_path_factory.mktemp("serve"), fresh_postgres(request.getfixturevalue("postgres_url")))
+    return build(tmp_path_factory.mktemp("serve"), None)
+
+
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestClient, dict[str, str], Path]:
-    root = tmp_path_factory.mktemp("serve")
+def sqlite_setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
+    """The service on SQLite only (for the long fuzzing run)."""
+    return build(tmp_path_factory.mktemp("serve"), None)
+
+
+def fresh_postgres(url: str) -> str:
+    """`url` with every table dropped, so each test module starts from an empty database."""
+    db = Database(url)
+    db.execute("DROP SCHEMA public CASCADE")
+    db.execute("CREATE SCHEMA public")
+    db.close()
+    return url
+
+
+def build(root: Path, database: str | None) -> Setup:
     encoder = load_encoder(EncoderConfig(name="use", threads=2))
     titles = SHOES + TENTS
     vectors = encoder.encode_passages(titles)
@@ -52,11 +77,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestClient, dict[st
     intents = IntentModel(encoder, classifier)
     catalogue = Catalogue(vocab, titles, prices, space)
     context = InterestContext(vectors, space.codes)
-    db = root / "tiderec.sqlite"
-    keys = KeyStore(sqlite3.connect(db, check_same_thread=False), b"test-secret")
+    db = database or str(root / "tiderec.sqlite")
+    keys = KeyStore(Database(db), b"test-secret")
     service = Service(
-        catalogue, context, Recommender(None, vectors, prices, titles), SQLiteStateStore(db), keys, b"test-secret",
+        catalogue, context, Recommender(None, vectors, prices, titles), SQLStateStore(db), keys, b"test-secret",
         QueryUnderstander(intents, Lexicon.of()), encoder,
     )  # fmt: skip
-    issued = {s: keys.create(s, [s]) for s in ("ingest", "read", "admin")}
+    issued = {s: keys.create(f"{s}-{root.name}", [s]) for s in ("ingest", "read", "admin")}
     return TestClient(create_app(service, Limits(max_batch=50))), issued, db

@@ -1,13 +1,14 @@
-"""The HTTP service end to end: real multilingual encoder for items and queries, real SQLite, real FastAPI app."""
+"""The HTTP service end to end: real multilingual encoder for items and queries, real FastAPI app, on SQLite and
+on PostgreSQL."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from tests.serving.conftest import TENTS
+from tests.serving.conftest import TENTS, Setup, build
+from tiderec.storage import Database
 
 
 def _top(client: TestClient, key: str, user: str, k: int = 3) -> list[str]:
@@ -16,7 +17,7 @@ def _top(client: TestClient, key: str, user: str, k: int = 3) -> list[str]:
     return [item["item_id"] for item in response.json()["items"]]
 
 
-def test_health_and_keys(setup: tuple[TestClient, dict[str, str], Path]) -> None:
+def test_health_and_keys(setup: Setup) -> None:
     client, keys, _ = setup
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["items"] == 20
@@ -27,7 +28,7 @@ def test_health_and_keys(setup: tuple[TestClient, dict[str, str], Path]) -> None
     assert "ingest" in denied.json()["detail"]
 
 
-def test_an_event_and_a_query_change_the_very_next_list(setup: tuple[TestClient, dict[str, str], Path]) -> None:
+def test_an_event_and_a_query_change_the_very_next_list(setup: Setup) -> None:
     client, keys, db = setup
     ingest, read = {"X-API-Key": keys["ingest"]}, keys["read"]
     shoes = [{"user_id": "ana", "item_id": f"s{i}", "ts": 1_700_000_000 + i, "event_type": "view"} for i in range(4)]
@@ -45,14 +46,14 @@ def test_an_event_and_a_query_change_the_very_next_list(setup: tuple[TestClient,
     assert all(i.startswith("t") for i in top)
     titles = {f"t{i}": TENTS[i] for i in range(10)}
     assert all("red" not in titles[i] for i in top)
-    stored = sqlite3.connect(db).execute("SELECT user_id FROM interest_state").fetchall()
+    stored = Database(db).query("SELECT user_id FROM interest_state")
     assert ("ana",) not in stored
     interests = client.get("/v1/users/ana/interests", headers={"X-API-Key": read}).json()
     assert interests["events"] == 10
     assert interests["query"]["text"] == "a camping tent under 300, not red"
 
 
-def test_bad_requests_get_precise_errors(setup: tuple[TestClient, dict[str, str], Path]) -> None:
+def test_bad_requests_get_precise_errors(setup: Setup) -> None:
     client, keys, _ = setup
     ingest = {"X-API-Key": keys["ingest"]}
     missing = client.post("/v1/events", json={"events": [{"item_id": "s1", "ts": 1}]}, headers=ingest)
@@ -69,7 +70,7 @@ def test_bad_requests_get_precise_errors(setup: tuple[TestClient, dict[str, str]
     assert "Traceback" not in too_big.text
 
 
-def test_forget_a_user_and_metrics(setup: tuple[TestClient, dict[str, str], Path]) -> None:
+def test_forget_a_user_and_metrics(setup: Setup) -> None:
     client, keys, _ = setup
     event = {"user_id": "bo", "item_id": "s1", "ts": 1_700_000_000}
     client.post("/v1/events", json={"events": [event]}, headers={"X-API-Key": keys["ingest"]})
@@ -80,7 +81,7 @@ def test_forget_a_user_and_metrics(setup: tuple[TestClient, dict[str, str], Path
     assert 'tiderec_requests_total{route="/v1/events",status="200"}' in text
 
 
-def test_new_items_are_recommendable_at_once(setup: tuple[TestClient, dict[str, str], Path]) -> None:
+def test_new_items_are_recommendable_at_once(setup: Setup) -> None:
     client, keys, _ = setup
     admin, read = {"X-API-Key": keys["admin"]}, {"X-API-Key": keys["read"]}
     new = {"items": [{"item_id": "k1", "title": "purple inflatable kayak paddle", "price": 90, "category": "tents"}]}
@@ -92,7 +93,21 @@ def test_new_items_are_recommendable_at_once(setup: tuple[TestClient, dict[str, 
     assert client.post("/v1/events", json={"events": [event]}, headers=admin).json()["unknown_items"] == 0
 
 
-def test_trends_between_the_last_two_days(setup: tuple[TestClient, dict[str, str], Path]) -> None:
+def test_upserted_items_survive_a_restart(setup: Setup, tmp_path: Path) -> None:
+    client, keys, db = setup
+    new = {"items": [{"item_id": "k2", "title": "orange waterproof kayak dry bag", "price": 40}]}
+    assert client.post("/v1/items", json=new, headers={"X-API-Key": keys["admin"]}).status_code == 200
+    restarted, again, _ = build(tmp_path, db)
+    read = {"X-API-Key": again["read"]}
+    restarted.post("/v1/query", json={"text": "waterproof kayak dry bag", "user_id": "dee"}, headers=read)
+    assert _top(restarted, again["read"], "dee", 1) == ["k2"]
+    changed = {"items": [{"item_id": "k2", "title": "orange waterproof kayak dry bag", "price": 45}]}
+    answer = restarted.post("/v1/items", json=changed, headers={"X-API-Key": again["admin"]}).json()
+    assert answer["updated"] == 1
+    assert answer["inserted"] == 0
+
+
+def test_trends_between_the_last_two_days(setup: Setup) -> None:
     client, keys, _ = setup
     day1, day2 = 1_800_000_000, 1_800_000_000 + 86_400
     events = [{"user_id": f"p{i}", "item_id": f"s{i % 10}", "ts": day1 + i} for i in range(40)]
@@ -108,7 +123,7 @@ def test_trends_between_the_last_two_days(setup: tuple[TestClient, dict[str, str
     assert len(body["days"]) == 2
 
 
-def test_dashboard_page(setup: tuple[TestClient, dict[str, str], Path]) -> None:
+def test_dashboard_page(setup: Setup) -> None:
     client, keys, _ = setup
     assert client.get("/dashboard/ana").status_code == 401
     page = client.get("/dashboard/ana", params={"key": keys["read"]})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,11 +16,13 @@ import httpx
 import polars as pl
 import pytest
 
+from tests.serving.conftest import fresh_postgres
 from tiderec.clean.config import CleanConfig, KCore, Repeats
 from tiderec.clean.pipeline import clean
 from tiderec.clean.store import write_cleaned
 from tiderec.serving.keys import KeyStore
 from tiderec.serving.service import server_secret
+from tiderec.storage import Database
 from tiderec.text.encode import encode_items
 from tiderec.text.encoders import load_encoder
 from tiderec.text.encoders.base import EncoderConfig
@@ -50,9 +51,9 @@ def _port() -> int:
         return port
 
 
-def _start(root: Path, port: int) -> subprocess.Popen[bytes]:
-    args = [TIDEREC, "serve", "--data", str(root / "cleaned"), "--db", str(root / "db" / "t.sqlite"), "--no-query",
-            "--port", str(port)]  # fmt: skip
+def _start(root: Path, port: int, db: str) -> subprocess.Popen[bytes]:
+    args = [TIDEREC, "serve", "--data", str(root / "cleaned"), "--db", db, "--secret-dir", str(root / "db"),
+            "--no-query", "--port", str(port)]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -65,13 +66,16 @@ def _start(root: Path, port: int) -> subprocess.Popen[bytes]:
     pytest.fail("the service did not become ready")
 
 
-def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_acknowledged_events_survive_kill_9(tmp_path: Path, database: str, request: pytest.FixtureRequest) -> None:
     _catalogue(tmp_path)
-    db = tmp_path / "db" / "t.sqlite"
-    db.parent.mkdir()
-    key = KeyStore(sqlite3.connect(db), server_secret(db.parent)).create("load", ["ingest", "read"])
+    (tmp_path / "db").mkdir()
+    db = str(tmp_path / "db" / "t.sqlite")
+    if database == "postgres":
+        db = fresh_postgres(request.getfixturevalue("postgres_url"))
+    key = KeyStore(Database(db), server_secret(tmp_path / "db")).create("load", ["ingest", "read"])
     port = _port()
-    proc = _start(tmp_path, port)
+    proc = _start(tmp_path, port, db)
     acknowledged: dict[str, int] = {}
     stop = threading.Event()
 
@@ -98,7 +102,7 @@ def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
     stop.set()
     worker.join()
     assert sum(acknowledged.values()) > 0
-    proc = _start(tmp_path, port)
+    proc = _start(tmp_path, port, db)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}) as client:
             for user, count in acknowledged.items():

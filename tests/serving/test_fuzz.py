@@ -3,16 +3,16 @@ admin key or none, gets an answer below 500."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import schemathesis
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
+from tests.serving.conftest import Setup
 
-def test_no_server_errors(setup: tuple[TestClient, dict[str, str], Path]) -> None:
-    client, keys, _ = setup
+
+def test_no_server_errors(sqlite_setup: Setup) -> None:
+    client, keys, _ = sqlite_setup
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
     checked = []
     for result in schema.get_all_operations():

@@ -57,3 +57,25 @@ def test_ray_engine_reuses_unchanged_vectors(items: Items) -> None:
     assert np.flatnonzero(moved[2:]).tolist() == [8, 9, 10, 11, 12]
     assert not first.vectors[:2].any()
     assert not second.vectors[:2].any()
+
+
+def test_cli_encodes_on_ray_and_refuses_ray_options_without_it(items: Items, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tiderec.cli.main import cli
+    from tiderec.ingest.report import IngestReport
+    from tiderec.ingest.store import write_dataset
+    from tiderec.ingest.tabular import Dataset
+    from tiderec.text.store import read_vectors
+    from tiderec.types import Events
+
+    folder = tmp_path / "ingested"
+    write_dataset(Dataset(Events.empty(), Items.from_frame(items.frame.head(40)), IngestReport(("t",), 0, 0)), folder)
+    args = ["encode", str(folder), "--encoder", "use", "--out", str(tmp_path / "vectors")]
+    result = CliRunner().invoke(cli, [*args, "--engine", "ray", "--actors", "1"])
+    assert result.exit_code == 0, result.output
+    assert "encoded 38 of 40 items with use" in result.output
+    assert read_vectors(tmp_path / "vectors").vectors.shape == (40, 512)
+    refused = CliRunner().invoke(cli, [*args, "--actors", "2"])
+    assert refused.exit_code == 2
+    assert "need --engine ray" in refused.output

@@ -86,6 +86,9 @@ def _echo_result(result: ModelResult) -> None:
 @click.option("--cpus-per-worker", type=int, default=1, show_default=True, help="Ray: CPUs (torch threads) each.")
 @click.option("--gpu", is_flag=True, help="Ray: one GPU per worker.")
 @click.option("--partitions", type=int, help="Ray: build training windows on the cluster from N user partitions.")
+@click.option(
+    "--storage", type=click.Path(path_type=Path), help="Ray: run state, checkpoints, windows (shared on a cluster)."
+)
 @click.option("--ray-address", help="Running Ray cluster [default: RAY_ADDRESS, else a local cluster].")
 def train(
     folder: Path,
@@ -100,6 +103,7 @@ def train(
     cpus_per_worker: int,
     gpu: bool,
     partitions: int | None,
+    storage: Path | None,
     ray_address: str | None,
 ) -> None:
     """Train a neural model on a cleaned FOLDER (early stopping on validation), test it once, save it."""
@@ -109,9 +113,12 @@ def train(
     settings = settings_from(config_path, overrides)
     train_config = configs.from_dict(TrainConfig, settings["train"], "train config")
     model_config(model_name, settings["model"])
-    ray = RayTrainConfig(workers, cpus_per_worker, gpu, partitions=partitions) if engine == "ray" else None
-    if ray is None and (ray_address is not None or partitions is not None):
-        raise ConfigError("--ray-address and --partitions need --engine ray")
+    ray = None
+    if engine == "ray":
+        where = None if storage is None else str(storage.resolve())
+        ray = RayTrainConfig(workers, cpus_per_worker, gpu, where, partitions)
+    elif ray_address is not None or partitions is not None or storage is not None:
+        raise ConfigError("--ray-address, --partitions and --storage need --engine ray")
     prepared = prepare_folder(folder, vectors, protocol, settings)
     cluster = RayConfig(ray_address)
     trained = train_model(prepared, model_name, train_config, settings["model"], ray=ray, ray_config=cluster)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import click
 
 from tiderec.errors import ConfigError
 from tiderec.serving.keys import SCOPES, KeyStore
-from tiderec.serving.service import server_secret
+from tiderec.serving.service import secret_folder, server_secret
+from tiderec.storage import Database
 
 db_option = click.option(
-    "--db", "db_path", type=click.Path(path_type=Path), default=Path("runs/serve/tiderec.sqlite"), show_default=True,
-    help="SQLite database (WAL) for interest states and API keys; the secret lies beside it.",
+    "--db", "db_target", default="runs/serve/tiderec.sqlite", show_default=True,
+    help="Interest states and API keys: a SQLite file (WAL) or a postgresql:// URL.",
+)  # fmt: skip
+secret_option = click.option(
+    "--secret-dir", type=click.Path(path_type=Path),
+    help="Folder of the server secret (pseudonyms, key hashes) [default: the SQLite file's folder, or runs/serve].",
 )  # fmt: skip
 
 
@@ -25,6 +29,7 @@ db_option = click.option(
               show_default=True, help="Intent classifier (trained there on first start when missing).")  # fmt: skip
 @click.option("--no-query", is_flag=True, help="Start without query understanding (no intent model needed).")
 @db_option
+@secret_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
 def serve(
@@ -33,7 +38,8 @@ def serve(
     vectors: Path | None,
     intent_dir: Path,
     no_query: bool,
-    db_path: Path,
+    db_target: str,
+    secret_dir: Path | None,
     host: str,
     port: int,
 ) -> None:
@@ -43,7 +49,8 @@ def serve(
     from tiderec.serving.app import create_app
     from tiderec.serving.service import load_service
 
-    service = load_service(cleaned_dir, db_path, model_dir, vectors, None if no_query else intent_dir)
+    intents = None if no_query else intent_dir
+    service = load_service(cleaned_dir, db_target, model_dir, vectors, intents, secret_folder(db_target, secret_dir))
     uvicorn.run(create_app(service), host=host, port=port, log_level="info")
 
 
@@ -56,10 +63,10 @@ def keys() -> None:
 @click.argument("name")
 @click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(SCOPES), help="Repeatable.")
 @db_option
-def create_key(name: str, scopes: tuple[str, ...], db_path: Path) -> None:
+@secret_option
+def create_key(name: str, scopes: tuple[str, ...], db_target: str, secret_dir: Path | None) -> None:
     """Create (or replace) a key; it is printed once and stored only as a keyed hash."""
     if not scopes:
         raise ConfigError("give at least one --scope")
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    store = KeyStore(sqlite3.connect(db_path), server_secret(db_path.parent))
+    store = KeyStore(Database(db_target), server_secret(secret_folder(db_target, secret_dir)))
     click.echo(store.create(name, list(scopes)))

@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
 from dataclasses import dataclass
+
+from tiderec.storage import Database
 
 SCOPES = ("ingest", "read", "admin")
 
@@ -19,14 +20,13 @@ class Key:
 
 
 class KeyStore:
-    """Keys in the service's SQLite database: name, HMAC-SHA256(secret, key), scopes."""
+    """Keys in the service's database: name, HMAC-SHA256(secret, key), scopes."""
 
-    def __init__(self, db: sqlite3.Connection, secret: bytes) -> None:
+    def __init__(self, db: Database, secret: bytes) -> None:
         self.db, self._secret = db, secret
-        with db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS api_keys (name TEXT PRIMARY KEY, hash TEXT NOT NULL, scopes TEXT NOT NULL)"
-            )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS api_keys (name TEXT PRIMARY KEY, hash TEXT NOT NULL, scopes TEXT NOT NULL)"
+        )
 
     def _hash(self, key: str) -> str:
         return hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()
@@ -37,11 +37,11 @@ class KeyStore:
         if unknown or not scopes:
             raise ValueError(f"scopes must be a non-empty subset of {SCOPES}, got {scopes}")
         key = "tr_" + secrets.token_urlsafe(24)
-        with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO api_keys (name, hash, scopes) VALUES (?, ?, ?)",
-                (name, self._hash(key), ",".join(sorted(scopes))),
-            )
+        self.db.execute(
+            "INSERT INTO api_keys (name, hash, scopes) VALUES (?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET hash = excluded.hash, scopes = excluded.scopes",
+            (name, self._hash(key), ",".join(sorted(scopes))),
+        )
         return key
 
     def check(self, key: str | None) -> Key | None:
@@ -50,7 +50,7 @@ class KeyStore:
             return None
         presented = self._hash(key)
         found: Key | None = None
-        for name, stored, scopes in self.db.execute("SELECT name, hash, scopes FROM api_keys").fetchall():
+        for name, stored, scopes in self.db.query("SELECT name, hash, scopes FROM api_keys"):
             if hmac.compare_digest(presented, stored):
                 found = Key(name, frozenset(scopes.split(",")))
         return found

@@ -5,7 +5,6 @@ committed state, so an event or a query changes the very next list."""
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -36,12 +35,13 @@ from tiderec.interest.state import (
     initial,
     update,
 )
-from tiderec.interest.store import SQLiteStateStore, StateStore
+from tiderec.interest.store import SQLStateStore, StateStore
 from tiderec.query.entities import Lexicon
 from tiderec.query.understand import QueryUnderstander, intent_model
 from tiderec.recommender import Recommender
 from tiderec.serving.keys import KeyStore, pseudonym
 from tiderec.serving.privacy import mask_pii
+from tiderec.storage import Database, is_url
 from tiderec.text.encoders import load_encoder
 from tiderec.text.encoders.base import EncoderConfig, TextEncoder
 from tiderec.text.store import read_vectors
@@ -94,11 +94,24 @@ class Service:
         self.lock = threading.RLock()
         """Serialises calls: one SQLite connection is shared by the server's worker threads."""
         self.db = keys.db
-        with self.db:
-            self.db.execute(
-                "CREATE TABLE IF NOT EXISTS interest_counts (day INTEGER, interest INTEGER, n INTEGER NOT NULL, "
-                "PRIMARY KEY (day, interest))"
-            )
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS interest_counts (day BIGINT, interest INTEGER, n BIGINT NOT NULL, "
+            "PRIMARY KEY (day, interest))"
+        )
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS catalogue_upserts (item_id TEXT PRIMARY KEY, title TEXT NOT NULL, "
+            "price DOUBLE PRECISION, category TEXT, vector {blob} NOT NULL, seq BIGINT NOT NULL)"
+        )
+        self._replay_upserts()
+
+    def _replay_upserts(self) -> None:
+        """Items upserted through the API before a restart, applied again in the order they came."""
+        rows = self.db.query("SELECT item_id, title, price, category, vector FROM catalogue_upserts ORDER BY seq")
+        dim = self.recommender.item_vectors.shape[1]
+        stored = [(ItemIn(i, t, p, c), np.frombuffer(v, dtype=np.float32)) for i, t, p, c, v in rows]
+        usable = [(item, vector) for item, vector in stored if vector.size == dim]
+        if usable:
+            self._apply_items([item for item, _ in usable], np.stack([vector for _, vector in usable]))
 
     def _state(self, user_id: str) -> InterestState:
         return self.store.get(pseudonym(self.secret, user_id)) or initial(pseudonym(self.secret, user_id), self.context)
@@ -132,22 +145,22 @@ class Service:
             if code >= 0:
                 key = (e.ts_us // DAY_US, code)
                 counts[key] = counts.get(key, 0) + 1
-        with self.db:
+        with self.db.transaction():
             self.db.executemany(
                 "INSERT INTO interest_counts (day, interest, n) VALUES (?, ?, ?) "
-                "ON CONFLICT(day, interest) DO UPDATE SET n = n + excluded.n",
+                "ON CONFLICT(day, interest) DO UPDATE SET n = interest_counts.n + excluded.n",
                 [(d, c, n) for (d, c), n in counts.items()],
             )
 
     def _trends(self, top: int = 10) -> dict[str, Any]:
         """Interests rising and falling between the last two days with events (binomial test, BH q-values)."""
-        days = [d for (d,) in self.db.execute("SELECT DISTINCT day FROM interest_counts ORDER BY day DESC LIMIT 2")]
+        days = [d for (d,) in self.db.query("SELECT DISTINCT day FROM interest_counts ORDER BY day DESC LIMIT 2")]
         if len(days) < 2:
             return {"days": [], "moves": []}
         n = len(self.catalogue.space.labels)
         matrix = np.zeros((2, n))
         for row, day in enumerate(sorted(days)):
-            for code, count in self.db.execute("SELECT interest, n FROM interest_counts WHERE day = ?", (day,)):
+            for code, count in self.db.query("SELECT interest, n FROM interest_counts WHERE day = ?", (day,)):
                 matrix[row, code] = count
         moves = [t for t in rising_falling(matrix) if t.q < 0.05][:top]
         label = self.catalogue.space.label
@@ -234,10 +247,25 @@ class Service:
         cat = self.catalogue
         if not items:
             return {"inserted": 0, "updated": 0, "items": len(cat.vocab)}
-        new_ids = [i.item_id for i in items if cat.vocab.index_of(i.item_id) is None]
+        vectors = self.query_encoder.encode_passages([i.title for i in items])
+        seq = time.time_ns()
+        with self.db.transaction():
+            self.db.executemany(
+                "INSERT INTO catalogue_upserts (item_id, title, price, category, vector, seq) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(item_id) DO UPDATE SET title = excluded.title, price = excluded.price, "
+                "category = excluded.category, vector = excluded.vector, seq = excluded.seq",
+                [(i.item_id, i.title, i.price, i.category, v.astype(np.float32).tobytes(), seq + k)
+                 for k, (i, v) in enumerate(zip(items, vectors, strict=True))],
+            )  # fmt: skip
+        return self._apply_items(items, vectors)
+
+    def _apply_items(self, items: list[ItemIn], vectors: np.ndarray) -> dict[str, int]:
+        """Put items (with their text vectors float32[len(items), d]) into the catalogue and the recommender."""
+        cat = self.catalogue
+        new_ids = list(dict.fromkeys(i.item_id for i in items if cat.vocab.index_of(i.item_id) is None))
         vocab = cat.vocab.extend(pl.Series(new_ids, dtype=pl.String)) if new_ids else cat.vocab
         rows = np.array([vocab.index_of(i.item_id) for i in items], dtype=np.int64)
-        vectors = self.query_encoder.encode_passages([i.title for i in items])
         prices = np.array([np.nan if i.price is None else i.price for i in items])
         self.recommender.add_items(rows, vectors, prices, [i.title for i in items])
         n = len(vocab)
@@ -335,14 +363,23 @@ def server_secret(folder: Path) -> bytes:
     return path.read_bytes()
 
 
+def secret_folder(db: str | Path, secret_dir: Path | None = None) -> Path:
+    """Where the server secret lives: `secret_dir`, else beside a SQLite file, else runs/serve."""
+    if secret_dir is not None:
+        return secret_dir
+    return Path("runs/serve") if is_url(db) else Path(db).parent
+
+
 def load_service(
     cleaned_dir: Path,
-    db_path: Path,
+    db: str | Path,
     model_dir: Path | None = None,
     vectors_dir: Path | None = None,
     intent_dir: Path | None = None,
+    secret_dir: Path | None = None,
 ) -> Service:
-    """Artefacts of the README's main job (cleaned catalogue, vectors, a trained model) + the SQLite database."""
+    """Artefacts of the README's main job (cleaned catalogue, vectors, a trained model) + the database (a
+    SQLite file or a postgresql:// URL)."""
     cleaned = read_cleaned(cleaned_dir)
     store_dir = vectors_dir if vectors_dir is not None else cleaned_dir.parent / "vectors"
     vectors_store = read_vectors(store_dir)
@@ -355,9 +392,9 @@ def load_service(
     encoder = model_encoder(saved.model, int(saved.manifest["max_len"])) if saved is not None else None
     context = InterestContext(vectors, space.codes, encoder=encoder)
     recommender = Recommender(saved.model if saved else None, vectors, catalogue.prices, catalogue.titles)
-    secret = server_secret(db_path.parent)
-    store = SQLiteStateStore(db_path)
-    keys = KeyStore(sqlite3.connect(db_path, check_same_thread=False), secret)
+    secret = server_secret(secret_folder(db, secret_dir))
+    store = SQLStateStore(db)
+    keys = KeyStore(Database(db), secret)
     understander = None
     if intent_dir is not None:
         understander = QueryUnderstander(intent_model(intent_dir), Lexicon.of(cleaned.items))

@@ -59,7 +59,9 @@ class EncodePlan:
 
     def fill(self, encoded: np.ndarray) -> None:
         """Vectors float32[len(unique), dim] of `unique`, in that order."""
-        if self.unique:
+        if len(self.unique) == len(self.pending):
+            self.store.vectors[self.todo] = encoded
+        elif self.unique:
             position = {text: k for k, text in enumerate(self.unique)}
             self.store.vectors[self.todo] = encoded[[position[t] for t in self.pending]]
 

@@ -97,6 +97,8 @@ def train_model(
     cfg = model_config(name, settings)
     if ray is not None:
         inputs = (split.train, prepared.inter, split.valid, prepared.inputs, train_config)
+        if ray.storage is not None:
+            Path(ray.storage).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="tiderec-windows-", dir=ray.storage) as scratch:
             windows = None
             if ray.partitions is not None:

@@ -1,0 +1,276 @@
+"""Load on `tiderec serve` with wrk (Debian package; installed when missing), on 127.0.0.1 only, bounded in time:
+recommendations p50/p99 at 1, 16 and 64 connections, committed event ingest rate, and how long an event takes
+to change the user's next recommendations. Server and load generator share this machine's cores.
+
+Usage:
+  .venv/bin/python -m benchmarks.bench_serve [--seconds 10] [--big-factor 32]
+
+Catalogues: Online Retail (raw table, cleaned; MiniLM vectors; the interest model trained 3 epochs, so every
+event runs the model's forward) and a 100k-item catalogue: Online Retail 5-core grown 32x with `tiderec grow`
+(k disjoint worlds; titles recombined from real titles), USE vectors, no model (text scores only).
+Writes benchmarks/results/serve.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from benchmarks.bench_models import RESULTS, RUNS, ensure_data, git_commit
+from tiderec.clean.pipeline import clean
+from tiderec.clean.presets import preset_for
+from tiderec.clean.store import read_cleaned, write_cleaned
+from tiderec.ingest.datasets import load_dataset
+from tiderec.ingest.grow import GrowConfig, grow
+from tiderec.ingest.mapping import ReadOptions
+from tiderec.text.encode import encode_items
+from tiderec.text.encoders import EncoderConfig, load_encoder
+from tiderec.text.store import write_vectors
+from tiderec.train.config import TrainConfig
+from tiderec.train.experiment import prepare, save_trained, train_model
+
+TIDEREC = str(Path(sys.executable).with_name("tiderec"))
+ROOT = RUNS / "serve"
+USERS = 500
+RECOMMEND_LUA = """
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", "/v1/users/load-" .. math.random(0, %d) .. "/recommendations?k=10")
+end
+"""
+INGEST_LUA = """
+local items = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  local parts = {}
+  for i = 1, %d do
+    local user = math.random(0, 4999)
+    local item = items[math.random(1, #items)]
+    parts[i] = string.format('{"user_id":"w%%d-%%d","item_id":"%%s","ts":%%d,"event_type":"view"}',
+      user, n %% 7, item, 1700000000 + n * 1000 + i)
+  end
+  wrk.body = '{"events":[' .. table.concat(parts, ",") .. ']}'
+  wrk.headers["Content-Type"] = "application/json"
+  return wrk.format("POST", "/v1/events")
+end
+"""
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True,
+                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
+    return shutil.which("wrk") or "wrk"
+
+
+def online_retail() -> tuple[Path, Path | None, str]:
+    """The Online Retail catalogue with MiniLM vectors and a 3-epoch interest model."""
+    cleaned = ensure_data("or", threads=os.cpu_count() or 1)
+    model = ROOT / "or-model"
+    if not (model / "manifest.json").is_file():
+        prepared = prepare(cleaned)
+        config = TrainConfig(epochs=3, batch_size=128, warmup_steps=50)
+        trained = train_model(prepared, "tiderec", config, progress=False)
+        save_trained(model, prepared, trained, config, {})
+    return cleaned, model, "Online Retail (raw, cleaned), MiniLM vectors, interest model (3 epochs)"
+
+
+def big_catalogue(factor: int) -> tuple[Path, Path | None, str]:
+    """Online Retail 5-core grown `factor` times, cleaned, USE vectors; no model."""
+    folder = ROOT / f"or5-x{factor}"
+    cleaned = folder / "cleaned"
+    if not (folder / "vectors" / "manifest.json").is_file():
+        ds = grow(load_dataset("online-retail-5core", options=ReadOptions(progress=False)), GrowConfig(factor))
+        result = clean(ds.events, ds.items, preset_for("online-retail-5core"), ds.report)
+        write_cleaned(result, cleaned)
+        encoder = load_encoder(EncoderConfig(name="use", threads=os.cpu_count()))
+        store, _ = encode_items(result.items, encoder, progress=False)
+        write_vectors(store, folder / "vectors")
+    n = len(read_cleaned(cleaned).item_vocab)
+    return cleaned, None, f"Online Retail 5-core grown {factor}x: {n:,} items, USE vectors, no model"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start(cleaned: Path, model: Path | None, db: Path, port: int) -> subprocess.Popen[bytes]:
+    args = [TIDEREC, "serve", "--data", str(cleaned), "--db", str(db), "--no-query", "--port", str(port)]
+    if model is not None:
+        args += ["--model", str(model)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("the service did not become ready")
+
+
+def wrk(binary: str, url: str, key: str, lua: str, connections: int, seconds: int) -> dict[str, float]:
+    """Run wrk; requests/s, p50/p99 latency in ms, and non-2xx answers."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(lua)
+    threads = min(connections, 2)
+    args = [binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name]
+    out = subprocess.run([*args, "-H", f"X-API-Key: {key}", url], capture_output=True, text=True, check=True).stdout
+    Path(script.name).unlink()
+
+    def ms(label: str) -> float:
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if match is None:
+            raise SystemExit(f"wrk output without {label}%:\n{out}")
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "requests_per_s": float(rps.group(1)) if rps else 0.0,
+        "p50_ms": ms("50"),
+        "p99_ms": ms("99"),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
+
+
+def seed(base: str, key: str, item_ids: list[str], rng: np.random.Generator) -> None:
+    """Histories of 20 events for the users the recommendation load asks for."""
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
+        for first in range(0, USERS, 50):
+            events = [
+                {
+                    "user_id": f"load-{u}",
+                    "item_id": item_ids[int(i)],
+                    "ts": 1_700_000_000 + 600 * k,
+                    "event_type": "view",
+                }
+                for u in range(first, min(first + 50, USERS))
+                for k, i in enumerate(rng.integers(0, len(item_ids), 20))
+            ]
+            client.post("/v1/events", json={"events": events}).raise_for_status()
+
+
+def visibility(base: str, key: str, item_ids: list[str], trials: int) -> dict[str, float]:
+    """Per trial: a fresh user's list, one event on an item, then the next list: time from sending the event to
+    receiving the changed list, and how often the list changed."""
+    times, changed = [], 0
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
+        for t in range(trials):
+            user = f"vis-{t}"
+            before = client.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()["items"]
+            event = {
+                "user_id": user,
+                "item_id": item_ids[t * 37 % len(item_ids)],
+                "ts": 1_800_000_000,
+                "event_type": "cart",
+            }
+            start = time.perf_counter()
+            client.post("/v1/events", json={"events": [event]}).raise_for_status()
+            after = client.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()["items"]
+            times.append((time.perf_counter() - start) * 1000)
+            changed += [i["item_id"] for i in before] != [i["item_id"] for i in after]
+    return {
+        "p50_ms": round(float(np.percentile(times, 50)), 2),
+        "p99_ms": round(float(np.percentile(times, 99)), 2),
+        "changed_share": changed / trials,
+    }
+
+
+def measure(name: str, cleaned: Path, model: Path | None, label: str, binary: str, seconds: int) -> dict[str, Any]:
+    item_ids = read_cleaned(cleaned).item_vocab.ids.to_list()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "tiderec.sqlite"
+        key = subprocess.run([TIDEREC, "keys", "create", "load", "--scope", "ingest", "--scope", "read", "--db", str(db)],
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc = start(cleaned, model, db, port)
+        try:
+            seed(base, key, item_ids, np.random.default_rng(0))
+            recommend = {c: wrk(binary, base, key, RECOMMEND_LUA % (USERS - 1), c, seconds) for c in (1, 16, 64)}
+            quoted = ",".join(json.dumps(i) for i in item_ids[:2000])
+            ingest = wrk(binary, base, key, INGEST_LUA % (quoted, 100), 4, seconds)
+            ingest["events_per_s"] = round(ingest["requests_per_s"] * 100, 1)
+            visible = visibility(base, key, item_ids, 100)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    return {"catalogue": name, "label": label, "items": len(item_ids), "recommend": recommend,
+            "ingest_batch_100": ingest, "event_to_changed_list": visible}  # fmt: skip
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# Service under load (wrk, 127.0.0.1)",
+        "",
+        f"Command: `{report['command']}`  ",
+        f"Commit {report['commit']}, {report['date']}, {report['machine']}; wrk and the server share the cores.",
+        "",
+        "| catalogue | items | recommendations c=1 p50 / p99 ms (req/s) | c=16 | c=64 | ingest events/s (batches of 100, "
+        "4 conns; p99 ms) | event -> changed list p50 / p99 ms (changed) |",
+        "|---|---:|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        rec = r["recommend"]
+        cells = [f"{rec[c]['p50_ms']:.1f} / {rec[c]['p99_ms']:.1f} ({rec[c]['requests_per_s']:,.0f})" for c in rec]
+        ing, vis = r["ingest_batch_100"], r["event_to_changed_list"]
+        lines.append(
+            f"| {r['label']} | {r['items']:,} | {' | '.join(cells)} | {ing['events_per_s']:,.0f} ({ing['p99_ms']:.1f}) "
+            f"| {vis['p50_ms']} / {vis['p99_ms']} ({vis['changed_share']:.0%}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--big-factor", type=int, default=32)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    binary = ensure_wrk()
+    report: dict[str, Any] = {
+        "command": "python -m benchmarks.bench_serve " + " ".join(sys.argv[1:]),
+        "commit": git_commit(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
+        "results": [],
+    }
+    for name, (cleaned, model, label) in (
+        ("online-retail", online_retail()),
+        (f"or5-x{args.big_factor}", big_catalogue(args.big_factor)),
+    ):
+        result = measure(name, cleaned, model, label, binary, args.seconds)
+        report["results"].append(result)
+        print(json.dumps(result), flush=True)
+        (RESULTS / "serve.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        (RESULTS / "serve.md").write_text(markdown(report), encoding="utf-8")
+    print(f"-> {RESULTS / 'serve.md'}")
+
+
+if __name__ == "__main__":
+    main()
