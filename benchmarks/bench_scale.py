@@ -38,7 +38,7 @@ import numpy as np
 from benchmarks.bench_models import RESULTS, RUNS, git_commit
 from tiderec.clean.pipeline import clean
 from tiderec.clean.presets import preset_for
-from tiderec.clean.store import read_cleaned, write_cleaned
+from tiderec.clean.store import write_cleaned
 from tiderec.cluster import RayConfig
 from tiderec.data.sequences import training_windows
 from tiderec.ingest.datasets import load_dataset
@@ -52,6 +52,7 @@ from tiderec.train.experiment import prepare, train_model
 from tiderec.train.loop import fit
 from tiderec.train.ray_train import RayTrainConfig, fit_ray
 from tiderec.train.registry import build_model, model_config
+from tiderec.types import Items
 
 DATASET = "online-retail-5core"
 SCALE = RUNS / "scale"
@@ -135,7 +136,7 @@ def driver_peak_mib() -> float:
 
 
 def measure_encode(folder: Path, engine: str) -> dict[str, Any]:
-    items = read_cleaned(folder).items
+    items = Items.read_parquet(folder / "items.parquet")
     start = time.perf_counter()
     with RayPeak() as peak:
         if engine == "ray":

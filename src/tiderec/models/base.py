@@ -24,6 +24,11 @@ class SequenceModel(nn.Module):
     def item_table(self) -> torch.Tensor:
         """float[N, D]: the representation every item is scored against."""
 
+    def item_rows(self, items: torch.Tensor) -> torch.Tensor:
+        """float[K, D]: the rows of `item_table` for item indices int64[K]; models whose table is computed
+        override it to compute only those rows (a sampled softmax needs a few thousand of millions)."""
+        return self.item_table()[items]
+
     def scores(self, states: torch.Tensor, items: torch.Tensor, select: torch.Tensor) -> torch.Tensor:
         """float[P, N] scores of all items at the P selected positions (select: bool[B, T])."""
         return states[select] @ self.item_table().T

@@ -118,6 +118,9 @@ class InterestModel(SequenceModel):
         ids = torch.arange(1, self.n_items + 1, device=self.pos_emb.weight.device)
         return self.represent(ids)
 
+    def item_rows(self, items: torch.Tensor) -> torch.Tensor:
+        return self.represent(items + 1)
+
     def scores(self, states: torch.Tensor, items: torch.Tensor, select: torch.Tensor) -> torch.Tensor:
         picked = states[select]  # [P, D]
         scores = picked @ self.item_table().T  # [P, N]

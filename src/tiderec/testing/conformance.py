@@ -33,6 +33,8 @@ def check_sequence_model(model: SequenceModel, n_items: int) -> None:
         assert torch.isfinite(states[x["items"] > 0]).all(), "non-finite states"
         table = model.item_table()
         assert table.shape == (n_items, states.shape[-1]), f"item table has shape {tuple(table.shape)}"
+        some = torch.tensor([n_items - 1, 0, n_items // 2, 0])
+        assert torch.allclose(model.item_rows(some), table[some], atol=1e-6), "item_rows differ from item_table rows"
 
         changed = {k: v.clone() for k, v in x.items()}
         changed["items"][0, -1] = (changed["items"][0, -1] % n_items) + 1

@@ -226,7 +226,7 @@ def _sampled_loss(
     """Softmax over the true items plus k shared negatives drawn ~ q, logits corrected by -log q."""
     negatives = torch.multinomial(log_q.exp(), k, replacement=True).to(device)
     candidates = torch.cat([target, negatives])  # [P + k]
-    table = model.item_table()[candidates]  # [P + k, D]
+    table = model.item_rows(candidates)  # [P + k, D]
     logits = states @ table.T - log_q.to(device)[candidates][None, :]  # [P, P + k]
     same = candidates[None, :] == target[:, None]
     positives = torch.arange(target.shape[0], device=device)
