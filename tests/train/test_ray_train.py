@@ -9,9 +9,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tiderec.clean.config import CleanConfig, KCore, Repeats
-from tiderec.clean.pipeline import clean
-from tiderec.clean.store import write_cleaned
 from tiderec.cli.main import cli
 from tiderec.data.interactions import Interactions
 from tiderec.data.splits import leave_one_out
@@ -29,14 +26,6 @@ pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
 
 FAST = TrainConfig(epochs=12, batch_size=16, lr=0.01, patience=5, max_len=8, seed=1, threads=1, warmup_steps=5)
 TWO = RayTrainConfig(workers=2, cpus_per_worker=1)
-
-
-@pytest.fixture(scope="module")
-def cleaned_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("world") / "cleaned"
-    cfg = CleanConfig(k_core=KCore(1, 1), repeats=Repeats(action="keep"))
-    write_cleaned(clean(cyclic_world(), config=cfg), folder)
-    return folder
 
 
 def test_two_ddp_workers_learn_the_cycle_like_the_local_loop(cleaned_dir: Path) -> None:

@@ -8,9 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tiderec.clean.config import CleanConfig, KCore, Repeats
-from tiderec.clean.pipeline import clean
-from tiderec.clean.store import write_cleaned
 from tiderec.data.interactions import Interactions
 from tiderec.data.splits import leave_one_out
 from tiderec.errors import ConfigError
@@ -23,14 +20,6 @@ from tiderec.train.registry import load_model, model_config
 from tiderec.train.validate import evaluate_targets
 
 FAST = TrainConfig(epochs=15, batch_size=16, lr=0.01, patience=5, max_len=8, seed=1, threads=2, warmup_steps=5)
-
-
-@pytest.fixture(scope="module")
-def cleaned_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("world") / "cleaned"
-    cfg = CleanConfig(k_core=KCore(1, 1), repeats=Repeats(action="keep"))
-    write_cleaned(clean(cyclic_world(), config=cfg), folder)
-    return folder
 
 
 @pytest.mark.parametrize("name", ["sasrec", "gru4rec", "tiderec"])
