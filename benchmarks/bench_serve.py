@@ -5,6 +5,7 @@ to change the user's next recommendations. Server and load generator share this 
 Usage:
   .venv/bin/python -m benchmarks.bench_serve [--seconds 10] [--big-factor 32]
 
+The per-key rate limit is lifted for the load (it answers 429 beyond 200 requests/s by default).
 Catalogues: Online Retail (raw table, cleaned; MiniLM vectors; the interest model trained 3 epochs, so every
 event runs the model's forward) and a 100k-item catalogue: Online Retail 5-core grown 32x with `tiderec grow`
 (k disjoint worlds; titles recombined from real titles), USE vectors, no model (text scores only).
@@ -118,6 +119,7 @@ def free_port() -> int:
 
 def start(cleaned: Path, model: Path | None, db: Path, port: int) -> subprocess.Popen[bytes]:
     args = [TIDEREC, "serve", "--data", str(cleaned), "--db", str(db), "--no-query", "--port", str(port)]
+    args += ["--rate-limit", "1000000"]
     if model is not None:
         args += ["--model", str(model)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -150,11 +152,13 @@ def wrk(binary: str, url: str, key: str, lua: str, connections: int, seconds: in
 
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    timeouts = re.search(r"timeout (\d+)", out)
     return {
         "requests_per_s": float(rps.group(1)) if rps else 0.0,
         "p50_ms": ms("50"),
         "p99_ms": ms("99"),
         "non_2xx": int(errors.group(1)) if errors else 0,
+        "timeouts": int(timeouts.group(1)) if timeouts else 0,
     }
 
 
@@ -224,6 +228,13 @@ def measure(name: str, cleaned: Path, model: Path | None, label: str, binary: st
             "ingest_batch_100": ingest, "event_to_changed_list": visible}  # fmt: skip
 
 
+def cell(run: dict[str, Any]) -> str:
+    """p50 / p99 ms (requests/s); wrk reports no latencies when every request hit its 2 s timeout."""
+    if run["p50_ms"] == 0:
+        return f"all over wrk's 2 s timeout ({run['requests_per_s']:,.1f} req/s)"
+    return f"{run['p50_ms']:.1f} / {run['p99_ms']:.1f} ({run['requests_per_s']:,.0f})"
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Service under load (wrk, 127.0.0.1)",
@@ -237,7 +248,7 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for r in report["results"]:
         rec = r["recommend"]
-        cells = [f"{rec[c]['p50_ms']:.1f} / {rec[c]['p99_ms']:.1f} ({rec[c]['requests_per_s']:,.0f})" for c in rec]
+        cells = [cell(rec[c]) for c in rec]
         ing, vis = r["ingest_batch_100"], r["event_to_changed_list"]
         lines.append(
             f"| {r['label']} | {r['items']:,} | {' | '.join(cells)} | {ing['events_per_s']:,.0f} ({ing['p99_ms']:.1f}) "

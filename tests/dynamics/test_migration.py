@@ -85,3 +85,19 @@ def test_cooccurrence_vectors_put_co_browsed_interests_together() -> None:
     vectors = cooccurrence_vectors(sequences, 4, dim=2, window=3)
     assert vectors.shape == (4, 2)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_large_catalogues_cluster_with_blas_kmeans(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tiderec.dynamics import space as space_module
+
+    monkeypatch.setattr(space_module, "SCIPY_KMEANS_MAX", 10)
+    rng = np.random.default_rng(3)
+    centres = np.eye(8, dtype=np.float32)[:4] * 5
+    truth = np.repeat(np.arange(4), 50)
+    vectors = centres[truth] + rng.normal(0, 0.3, (200, 8)).astype(np.float32)
+    titles: list[str | None] = [["trail shoe", "dome tent", "river kayak", "desk lamp"][t] for t in truth]
+    space = InterestSpace.of_vectors(vectors, titles, k=4, seed=0)
+    pairs = {(int(t), int(c)) for t, c in zip(truth, space.codes, strict=True)}
+    assert len(pairs) == 4
+    assert len({c for _, c in pairs}) == 4
+    assert sorted(space.labels) == ["desk lamp", "dome tent", "kayak river", "shoe trail"]

@@ -32,6 +32,7 @@ secret_option = click.option(
 @secret_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--rate-limit", type=float, default=200.0, show_default=True, help="Requests per second per API key.")
 def serve(
     cleaned_dir: Path,
     model_dir: Path | None,
@@ -42,16 +43,19 @@ def serve(
     secret_dir: Path | None,
     host: str,
     port: int,
+    rate_limit: float,
 ) -> None:
     """Run the HTTP API (OpenAPI at /docs); create keys first with `tiderec keys create`."""
     import uvicorn
 
-    from tiderec.serving.app import create_app
+    from tiderec.serving.app import Limits, create_app
     from tiderec.serving.service import load_service
 
     intents = None if no_query else intent_dir
     service = load_service(cleaned_dir, db_target, model_dir, vectors, intents, secret_folder(db_target, secret_dir))
-    uvicorn.run(create_app(service), host=host, port=port, log_level="info")
+    if rate_limit <= 0:
+        raise ConfigError(f"--rate-limit must be > 0, got {rate_limit}")
+    uvicorn.run(create_app(service, Limits(per_second=rate_limit)), host=host, port=port, log_level="info")
 
 
 @click.group()
