@@ -20,7 +20,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,13 +38,13 @@ from tiderec.clean.store import read_cleaned, write_cleaned
 from tiderec.ingest.datasets import load_dataset
 from tiderec.ingest.grow import GrowConfig, grow
 from tiderec.ingest.mapping import ReadOptions
+from tiderec.testing.server import TIDEREC, free_port, start_server
 from tiderec.text.encode import encode_items
 from tiderec.text.encoders import EncoderConfig, load_encoder
 from tiderec.text.store import write_vectors
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import prepare, save_trained, train_model
 
-TIDEREC = str(Path(sys.executable).with_name("tiderec"))
 ROOT = RUNS / "serve"
 USERS = 500
 RECOMMEND_LUA = """
@@ -110,28 +109,11 @@ def big_catalogue(factor: int) -> tuple[Path, Path | None, str]:
     return cleaned, None, f"Online Retail 5-core grown {factor}x: {n:,} items, USE vectors, no model"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def start(cleaned: Path, model: Path | None, db: Path, port: int) -> subprocess.Popen[bytes]:
-    args = [TIDEREC, "serve", "--data", str(cleaned), "--db", str(db), "--no-query", "--port", str(port)]
-    args += ["--rate-limit", "1000000"]
+    args = ["--data", str(cleaned), "--db", str(db), "--no-query", "--rate-limit", "1000000"]
     if model is not None:
         args += ["--model", str(model)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("the service did not become ready")
+    return start_server(args, port, timeout=300)
 
 
 def wrk(binary: str, url: str, key: str, lua: str, connections: int, seconds: int) -> dict[str, float]:

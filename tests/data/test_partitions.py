@@ -11,6 +11,7 @@ import pytest
 
 from tiderec.data.interactions import Interactions
 from tiderec.data.partitions import partition_windows, write_user_partitions
+from tiderec.data.ray_windows import build_windows_ray
 from tiderec.data.sequences import FIELDS, SequenceArrays, training_windows
 from tiderec.data.splits import leave_one_out
 from tiderec.errors import ConfigError
@@ -71,8 +72,6 @@ def test_arrow_round_trip_and_bad_partition_count(events: Events, tmp_path: Path
 @pytest.mark.ray
 @pytest.mark.usefixtures("ray_cluster")
 def test_ray_tasks_write_the_same_windows(events: Events, tmp_path: Path) -> None:
-    from tiderec.data.ray_windows import build_windows_ray
-
     expected, inter = single_process(events)
     files = build_windows_ray(events, inter.item_vocab, MAX_LEN, tmp_path, 3)
     got = SequenceArrays.from_arrow(pl.read_parquet(files.folder).to_arrow())

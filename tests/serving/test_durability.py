@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -23,13 +21,13 @@ from tiderec.clean.store import write_cleaned
 from tiderec.serving.keys import KeyStore
 from tiderec.serving.service import server_secret
 from tiderec.storage import Database
+from tiderec.testing.server import free_port, start_server
 from tiderec.text.encode import encode_items
 from tiderec.text.encoders import load_encoder
 from tiderec.text.encoders.base import EncoderConfig
 from tiderec.text.store import write_vectors
 from tiderec.types import Events, Items
 
-TIDEREC = str(Path(sys.executable).with_name("tiderec"))
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -44,26 +42,9 @@ def _catalogue(root: Path) -> None:
     write_vectors(store, root / "vectors")
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _start(root: Path, port: int, db: str) -> subprocess.Popen[bytes]:
-    args = [TIDEREC, "serve", "--data", str(root / "cleaned"), "--db", db, "--secret-dir", str(root / "db"),
-            "--no-query", "--port", str(port)]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    pytest.fail("the service did not become ready")
+    args = ["--data", str(root / "cleaned"), "--db", db, "--secret-dir", str(root / "db"), "--no-query"]
+    return start_server(args, port)
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -74,7 +55,7 @@ def test_acknowledged_events_survive_kill_9(tmp_path: Path, database: str, reque
     if database == "postgres":
         db = fresh_postgres(request.getfixturevalue("postgres_url"))
     key = KeyStore(Database(db), server_secret(tmp_path / "db")).create("load", ["ingest", "read"])
-    port = _port()
+    port = free_port()
     proc = _start(tmp_path, port, db)
     acknowledged: dict[str, int] = {}
     stop = threading.Event()

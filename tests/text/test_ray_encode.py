@@ -7,12 +7,18 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from click.testing import CliRunner
 
+from tiderec.cli.main import cli
 from tiderec.ingest.datasets import load_dataset
+from tiderec.ingest.report import IngestReport
+from tiderec.ingest.store import write_dataset
+from tiderec.ingest.tabular import Dataset
 from tiderec.text.encode import encode_items
 from tiderec.text.encoders import EncoderConfig, load_encoder
 from tiderec.text.ray_encode import RayEncodeConfig, encode_items_ray
-from tiderec.types import Items
+from tiderec.text.store import read_vectors
+from tiderec.types import Events, Items
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster", "data_root")]
 
@@ -60,15 +66,6 @@ def test_ray_engine_reuses_unchanged_vectors(items: Items) -> None:
 
 
 def test_cli_encodes_on_ray_and_refuses_ray_options_without_it(items: Items, tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from tiderec.cli.main import cli
-    from tiderec.ingest.report import IngestReport
-    from tiderec.ingest.store import write_dataset
-    from tiderec.ingest.tabular import Dataset
-    from tiderec.text.store import read_vectors
-    from tiderec.types import Events
-
     folder = tmp_path / "ingested"
     write_dataset(Dataset(Events.empty(), Items.from_frame(items.frame.head(40)), IngestReport(("t",), 0, 0)), folder)
     args = ["encode", str(folder), "--encoder", "use", "--out", str(tmp_path / "vectors")]
