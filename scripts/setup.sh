@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create the project-local virtualenv .venv and install tiderec (editable) with its pinned PyTorch CPU
 # build, the dev tools, Ray (the distributed engine; the tests run it on a local cluster) and psycopg
-# (PostgreSQL, the server database option).
+# (PostgreSQL, the server database option); Debian's chromium when missing (the dashboard test renders the
+# served page in headless Chromium).
 # Safe to re-run: does nothing when pyproject.toml has not changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,4 +24,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     "${pip[@]}" install "torch==2.13.0"
     "${pip[@]}" install -e ".[dev,ray,postgres]"
     echo "$want" > "$stamp"
+fi
+if ! command -v chromium >/dev/null; then
+    sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    { $sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium; } \
+        >/dev/null 2>&1 || echo "setup: could not install chromium (apt-get); the dashboard test will fail" >&2
 fi

@@ -78,3 +78,38 @@ def test_the_model_path_scores_every_item() -> None:
     assert np.isfinite(scores).all()
     assert decay == 0.0
     assert len(rec.recommend(state, 3, now).items) == 3
+
+
+def test_the_index_query_gives_the_z_scored_model_plus_text_scores() -> None:
+    """One inner product per item equals the score written term by term (z-scored model score + cosines)."""
+    torch.manual_seed(0)
+    vectors, prices, texts = _catalogue()
+    model = InterestModel(N, 8, InterestConfig(dim=16))
+    context = InterestContext(vectors, np.zeros(N, dtype=np.int64), encoder=model_encoder(model, 8))
+    state, now = _shoe_lover(context)
+    q = vectors[12] / np.linalg.norm(vectors[12])
+    asked = apply_query(state, QueryInterest("tent", q, now, max_price=150.0))
+    rec = Recommender(model, vectors, prices, texts)
+    scores, decay = rec.scores(asked, now + 30 * MINUTE_US)
+    with torch.inference_mode():
+        raw = model.item_table().float().numpy() @ asked.model_state
+    short = asked.short.mean() / np.linalg.norm(asked.short.mean())
+    expected = (raw - raw.mean()) / raw.std() + 0.5 * vectors @ short + 2.0 * 0.5 * vectors @ q
+    assert decay == 0.5
+    allowed = prices <= 150
+    np.testing.assert_allclose(scores[allowed], expected[allowed], rtol=1e-4, atol=1e-4)
+    assert np.isneginf(scores[~allowed]).all()
+    served = rec.recommend(asked, 3, now + 30 * MINUTE_US).items.items
+    np.testing.assert_array_equal(served, np.argsort(-np.where(allowed, expected, -np.inf))[:3])
+
+
+def test_upserted_items_are_recommendable_and_keep_their_model_row() -> None:
+    vectors, prices, texts = _catalogue()
+    context = InterestContext(vectors, np.array([0] * 10 + [1] * 10))
+    state, now = _shoe_lover(context)
+    rec = Recommender(None, vectors, prices, texts)
+    shoe = vectors[:10].mean(axis=0)
+    rec.add_items(np.array([N + 1]), (shoe / np.linalg.norm(shoe))[None, :], np.array([10.0]), ["best shoe"])
+    assert len(rec.item_vectors) == N + 2
+    assert np.isnan(rec.prices[N])
+    assert rec.recommend(state, 1, now).items.items[0] == N + 1

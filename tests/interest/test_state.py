@@ -18,6 +18,7 @@ from tiderec.interest.state import (
     batch_state,
     initial,
     update,
+    update_many,
 )
 from tiderec.interest.store import SQLStateStore
 from tiderec.types import DAY_US
@@ -31,8 +32,8 @@ def _context(window: int = 10, encoder: bool = False) -> InterestContext:
     categories = np.arange(N_ITEMS) % 5
     categories[3] = -1
 
-    def encode_window(events: Sequence[Event]) -> np.ndarray:
-        return np.array([len(events), sum(e.item for e in events)], dtype=np.float32)
+    def encode_window(windows: Sequence[Sequence[Event]]) -> list[np.ndarray]:
+        return [np.array([len(w), sum(e.item for e in w)], dtype=np.float32) for w in windows]
 
     return InterestContext(vectors, categories, InterestConfig(window=window), encode_window if encoder else None)
 
@@ -79,6 +80,32 @@ def test_replay_equals_batch_with_disorder_and_duplicates() -> None:
     _assert_same(replayed, batch_state("u", arrival, context))
     assert replayed.duplicates == 2
     assert replayed.keys == batch_state("u", arrival, context).keys
+
+
+def test_a_batch_of_several_users_equals_event_by_event_updates() -> None:
+    calls: list[int] = []
+    base = _context(encoder=True)
+    assert base.encoder is not None
+    encoder = base.encoder
+
+    def counting(windows: Sequence[Sequence[Event]]) -> list[np.ndarray]:
+        calls.append(len(windows))
+        return encoder(windows)
+
+    context = replace(base, encoder=counting)
+    events = _events(40)
+    keyed = [("a" if k % 3 else "b", e) for k, e in enumerate(events)] + [("a", events[1])]
+    start = {"a": initial("a", context), "b": _replay(events[:2], context)}
+    calls.clear()
+    batched = update_many(start, keyed, context)
+    assert calls == [2]
+    for key in ("a", "b"):
+        one_by_one = start[key]
+        for user, event in keyed:
+            if user == key:
+                one_by_one = update(one_by_one, event, base)
+        _assert_same(batched[key], one_by_one)
+    assert batched["a"].duplicates == 1
 
 
 def test_arrival_order_does_not_change_the_state() -> None:

@@ -3,6 +3,7 @@ classifier trained on the shipped labelled intents, SQLite, the FastAPI app."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,9 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
+from tiderec.clean.config import CleanConfig, KCore, Repeats
+from tiderec.clean.pipeline import clean
+from tiderec.clean.store import write_cleaned
 from tiderec.clean.vocab import Vocabulary
 from tiderec.dynamics.space import InterestSpace
 from tiderec.ingest.datasets import data_root
@@ -24,8 +28,11 @@ from tiderec.serving.app import Limits, create_app
 from tiderec.serving.keys import KeyStore
 from tiderec.serving.service import Catalogue, Service
 from tiderec.storage import Database
+from tiderec.text.encode import encode_items
 from tiderec.text.encoders import load_encoder
 from tiderec.text.encoders.base import EncoderConfig
+from tiderec.text.store import write_vectors
+from tiderec.types import Events, Items
 
 COLOURS = ["red", "blue", "green", "black", "grey"]
 SHOES = [f"{c} running shoe" for c in COLOURS] + [f"{c} trail running shoe" for c in COLOURS]
@@ -85,3 +92,29 @@ def build(root: Path, database: str | None) -> Setup:
     )  # fmt: skip
     issued = {s: keys.create(f"{s}-{root.name}", [s]) for s in ("ingest", "read", "admin")}
     return TestClient(create_app(service, Limits(max_batch=50))), issued, db
+
+
+SHOP_PRODUCTS = ["running shoe", "camping tent", "coffee mug", "rain jacket", "yoga mat", "phone case"]
+SHOP_COLOURS = ["red", "blue", "green", "black", "white"]
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def write_shop(root: Path) -> Path:
+    """A small shop for tests that start a real service: 30 items with titles (i0-i4 running shoes, i5-i9
+    camping tents, ...), 40 users walking a cycle over them, cleaned into ROOT/cleaned with USE vectors in
+    ROOT/vectors; returns the cleaned folder."""
+    titles = [f"{c} {p}" for p in SHOP_PRODUCTS for c in SHOP_COLOURS]
+    items = Items.from_frame(pl.DataFrame({"item_id": [f"i{k}" for k in range(30)], "title": titles}))
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(40):
+        item = int(rng.integers(30))
+        for k in range(10):
+            rows.append((f"u{u}", f"i{item}", T0 + timedelta(days=u, hours=k), "view"))
+            item = (item + 1) % 30
+    events = Events.from_frame(pl.DataFrame(rows, schema=["user_id", "item_id", "ts", "event_type"], orient="row"))
+    result = clean(events, items, CleanConfig(k_core=KCore(1, 1), repeats=Repeats(action="keep")))
+    write_cleaned(result, root / "cleaned")
+    store, _ = encode_items(result.items, load_encoder(EncoderConfig(name="use", threads=1)), progress=False)
+    write_vectors(store, root / "vectors")
+    return root / "cleaned"

@@ -7,39 +7,16 @@ import signal
 import subprocess
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import polars as pl
 import pytest
 
-from tests.serving.conftest import fresh_postgres
-from tiderec.clean.config import CleanConfig, KCore, Repeats
-from tiderec.clean.pipeline import clean
-from tiderec.clean.store import write_cleaned
+from tests.serving.conftest import fresh_postgres, write_shop
 from tiderec.serving.keys import KeyStore
 from tiderec.serving.service import server_secret
 from tiderec.storage import Database
 from tiderec.testing.server import free_port, start_server
-from tiderec.text.encode import encode_items
-from tiderec.text.encoders import load_encoder
-from tiderec.text.encoders.base import EncoderConfig
-from tiderec.text.store import write_vectors
-from tiderec.types import Events, Items
-
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-def _catalogue(root: Path) -> None:
-    titles = [f"{c} running shoe" for c in ("red", "blue", "green")] + [f"{c} camping tent" for c in ("red", "blue")]
-    items = Items.from_frame(pl.DataFrame({"item_id": [f"i{k}" for k in range(5)], "title": titles}))
-    rows = [("seed", f"i{k}", T0 + timedelta(hours=k), "view") for k in range(5)]
-    events = Events.from_frame(pl.DataFrame(rows, schema=["user_id", "item_id", "ts", "event_type"], orient="row"))
-    result = clean(events, items, CleanConfig(k_core=KCore(1, 1), repeats=Repeats(action="keep")))
-    write_cleaned(result, root / "cleaned")
-    store, _ = encode_items(result.items, load_encoder(EncoderConfig(name="minilm", threads=1)), progress=False)
-    write_vectors(store, root / "vectors")
 
 
 def _start(root: Path, port: int, db: str) -> subprocess.Popen[bytes]:
@@ -49,7 +26,7 @@ def _start(root: Path, port: int, db: str) -> subprocess.Popen[bytes]:
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_acknowledged_events_survive_kill_9(tmp_path: Path, database: str, request: pytest.FixtureRequest) -> None:
-    _catalogue(tmp_path)
+    write_shop(tmp_path)
     (tmp_path / "db").mkdir()
     db = str(tmp_path / "db" / "t.sqlite")
     if database == "postgres":

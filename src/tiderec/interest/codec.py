@@ -30,6 +30,7 @@ def encode(state: InterestState) -> bytes:
         "long": _profile_header(state.long),
         "short": _profile_header(state.short),
         "model_dim": None if state.model_state is None else int(np.asarray(state.model_state).size),
+        "model_version": state.model_version,
         "n_events": state.n_events,
         "unknown_items": state.unknown_items,
         "duplicates": state.duplicates,
@@ -73,6 +74,7 @@ def decode(blob: bytes) -> InterestState:
         duplicates=header["duplicates"],
         keys=tuple(int(k) for k in header["keys"]),
         query=query,
+        model_version=str(header.get("model_version", "")),
     )
 
 

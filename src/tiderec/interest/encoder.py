@@ -1,5 +1,7 @@
-"""A trained sequence model as the interest state's window encoder: recent events -> the user state float32[D]
-after the newest one (what every recommendation for this user is scored with)."""
+"""A trained sequence model as the interest state's window encoder: windows of recent events -> the user state
+float32[D] after the newest event of each (what every recommendation for that user is scored with), all windows
+in one forward pass, padded only to the longest window (positions count from each window's first event, so the
+padding length does not change the result)."""
 
 from __future__ import annotations
 
@@ -14,25 +16,32 @@ from tiderec.models.base import SequenceModel
 
 
 def model_encoder(model: SequenceModel, max_len: int) -> WindowEncoder:
-    """The encoder over a model in eval mode; events with unknown items (index -1) are left out."""
+    """The encoder over a model in eval mode; events with unknown items (index -1) are left out, and a window
+    without a known item gives an empty state float32[0]."""
     model.eval()
 
-    def encode(window: Sequence[Event]) -> np.ndarray:
-        known = [e for e in window if e.item >= 0]
-        if not known:
-            return np.zeros(0, dtype=np.float32)
-        history = History(
-            "",
-            np.array([e.item for e in known], dtype=np.int64),
-            np.array([e.event_type for e in known], dtype=np.int64),
-            np.array([e.ts_us for e in known], dtype=np.int64),
-            np.arange(len(known), dtype=np.int64),
-        )
-        arrays = arrays_of([history], max_len)
+    def encode(windows: Sequence[Sequence[Event]]) -> list[np.ndarray]:
+        known = [[e for e in window if e.item >= 0] for window in windows]
+        rows = [k for k, events in enumerate(known) if events]
+        out = [np.zeros(0, dtype=np.float32) for _ in windows]
+        if not rows:
+            return out
+        histories = [
+            History(
+                "",
+                np.array([e.item for e in known[k]], dtype=np.int64),
+                np.array([e.event_type for e in known[k]], dtype=np.int64),
+                np.array([e.ts_us for e in known[k]], dtype=np.int64),
+                np.arange(len(known[k]), dtype=np.int64),
+            )
+            for k in rows
+        ]
+        arrays = arrays_of(histories, min(max_len, max(len(h.items) for h in histories)))
         with torch.inference_mode():
             tensors = [torch.from_numpy(getattr(arrays, k)) for k in ("items", "event_types", "gaps", "next_gaps")]
-            states = model(*tensors)
-        out: np.ndarray = states[0, -1].float().numpy().copy()
+            states = model(*tensors)[:, -1].float().numpy()
+        for row, k in enumerate(rows):
+            out[k] = states[row].copy()
         return out
 
     return encode

@@ -130,8 +130,8 @@ class QueryInterest:
 @dataclass(frozen=True)
 class InterestState:
     """Everything tiderec knows about one user's interests right now. window: recent events in time order;
-    model_state: float32[D] from the model over the window, or None; keys: recent event keys (arrival order);
-    query: the last natural-language query, or None."""
+    model_state: float32[D] from the model over the window, or None, and model_version: which model computed it;
+    keys: recent event keys (arrival order); query: the last natural-language query, or None."""
 
     user_id: str
     window: tuple[Event, ...]
@@ -143,25 +143,29 @@ class InterestState:
     duplicates: int
     keys: tuple[int, ...]
     query: QueryInterest | None = None
+    model_version: str = ""
 
     @property
     def last_ts(self) -> int:
         return self.window[-1].ts_us if self.window else 0
 
 
-WindowEncoder = Callable[[Sequence[Event]], np.ndarray]
-"""Recent events (time order) -> the model's user state float32[D] after them."""
+WindowEncoder = Callable[[Sequence[Sequence[Event]]], list[np.ndarray]]
+"""Windows of recent events (each in time order) -> the model's user state float32[D] after each, computed in
+one batch."""
 
 
 @dataclass(frozen=True)
 class InterestContext:
     """What an update reads besides the state: item vectors float32[N, d] (rows aligned with item indices),
-    categories int64[N] (-1: none), the settings, and optionally the model that encodes the window."""
+    categories int64[N] (-1: none), the settings, and optionally the model that encodes the window (with its
+    version, recorded in the states it computes)."""
 
     item_vectors: np.ndarray
     categories: np.ndarray
     config: InterestConfig = field(default_factory=InterestConfig)
     encoder: WindowEncoder | None = None
+    model_version: str = ""
 
     def __post_init__(self) -> None:
         if self.item_vectors.ndim != 2 or self.categories.shape != (self.item_vectors.shape[0],):
@@ -202,14 +206,42 @@ def update(state: InterestState, event: Event, context: InterestContext) -> Inte
     else:
         unknown += 1
     window = _insert(state.window, event, cfg.window)
-    model_state = state.model_state
+    model_state, version = state.model_state, state.model_version
     if context.encoder is not None and window != state.window:
-        model_state = context.encoder(window)
+        (model_state,), version = context.encoder([window]), context.model_version
     keys = (*state.keys, key)[-cfg.dedupe_keys :]
     return InterestState(
         state.user_id, window, long, short, model_state, state.n_events + 1, unknown, state.duplicates, keys,
-        state.query,
+        state.query, version,
     )  # fmt: skip
+
+
+def update_many(
+    start: Mapping[str, InterestState], events: Sequence[tuple[str, Event]], context: InterestContext
+) -> dict[str, InterestState]:
+    """The states after folding `update` over (user key, event) pairs in order, starting from `start` (a state
+    for every key that appears). Equal to calling `update` event by event, but the model runs once per user whose
+    window changed, all of them in one batch, instead of once per event."""
+    light = replace(context, encoder=None)
+    out = {key: start[key] for key, _ in events}
+    for key, event in events:
+        out[key] = update(out[key], event, light)
+    if context.encoder is not None:
+        changed = [key for key, state in out.items() if state.window != start[key].window]
+        if changed:
+            encoded = context.encoder([out[key].window for key in changed])
+            for key, model_state in zip(changed, encoded, strict=True):
+                out[key] = replace(out[key], model_state=model_state, model_version=context.model_version)
+    return out
+
+
+def refresh(state: InterestState, context: InterestContext) -> InterestState:
+    """The state with its model state recomputed when another model (an earlier version) computed it, e.g.
+    after the service swapped in a retrained model; otherwise the state itself."""
+    if context.encoder is None or state.model_version == context.model_version or not state.window:
+        return state
+    (model_state,) = context.encoder([state.window])
+    return replace(state, model_state=model_state, model_version=context.model_version)
 
 
 def apply_query(state: InterestState, query: QueryInterest) -> InterestState:
@@ -245,10 +277,10 @@ def batch_state(user_id: str, events: Sequence[Event], context: InterestContext)
         short = _closed_form(weights, vectors, cats, ts, cfg.short_half_life_minutes * MINUTE_US)
     order = sorted(range(len(kept)), key=lambda i: (kept[i].ts_us, i))
     window = tuple(kept[i] for i in order)[-cfg.window :]
-    model_state = context.encoder(window) if context.encoder is not None else None
+    model_state = context.encoder([window])[0] if context.encoder is not None else None
     return InterestState(
         user_id, window, long, short, model_state, len(kept), len(kept) - len(known), duplicates,
-        tuple(keys[-cfg.dedupe_keys :]),
+        tuple(keys[-cfg.dedupe_keys :]), None, context.model_version if model_state is not None else "",
     )  # fmt: skip
 
 

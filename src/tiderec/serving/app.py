@@ -9,9 +9,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tiderec.errors import TiderecError
 from tiderec.serving.keys import Key
@@ -73,35 +75,56 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
+class Guard:
+    """Pure ASGI middleware: refuses bodies over the limit (413) before reading them, answers 500 without a
+    trace when a handler fails, and records each request's route, status and time in the metrics."""
+
+    def __init__(self, app: ASGIApp, limits: Limits, metrics: Metrics) -> None:
+        self.app, self.limits, self.metrics = app, limits, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+        started = False
+
+        async def send_status(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = int(message["status"]), True
+            await send(message)
+
+        size = dict(scope["headers"]).get(b"content-length", b"")
+        if size.isdigit() and int(size) > self.limits.max_body:
+            response = JSONResponse({"error": f"request body over {self.limits.max_body} bytes"}, status_code=413)
+            await response(scope, receive, send_status)
+        else:
+            try:
+                await self.app(scope, receive, send_status)
+            except Exception:
+                if not started:
+                    await JSONResponse({"error": "internal error"}, status_code=500)(scope, receive, send_status)
+        route = scope.get("route")
+        self.metrics.observe(getattr(route, "path", "unmatched"), status, time.perf_counter() - start)
+
+
 def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
     """The app over a loaded service; nothing is created at import time."""
     lim = limits or Limits()
     app = FastAPI(title="tiderec", version="1", description="Interests that move in real time.")
     metrics = Metrics()
     buckets: dict[str, tuple[float, float]] = {}
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > lim.max_body:
-            response: Response = JSONResponse({"error": f"request body over {lim.max_body} bytes"}, status_code=413)
-        else:
-            try:
-                response = await call_next(request)
-            except Exception:
-                response = JSONResponse({"error": "internal error"}, status_code=500)
-        route = request.scope.get("route")
-        metrics.observe(getattr(route, "path", "unmatched"), response.status_code, time.perf_counter() - start)
-        return response
+    app.add_middleware(Guard, limits=lim, metrics=metrics)
 
     @app.exception_handler(TiderecError)
     async def user_error(request: Request, exc: TiderecError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=400)
 
-    def scope(name: str) -> Callable[..., Key]:
-        def check(x_api_key: Annotated[str | None, Header()] = None) -> Key:
-            key = service.keys.check(x_api_key)
+    def scope(name: str) -> Callable[..., Awaitable[Key]]:
+        async def check(x_api_key: Annotated[str | None, Header()] = None) -> Key:
+            key = service.check_key(x_api_key)
             if key is None:
                 raise HTTPException(401, "missing or unknown API key (header X-API-Key)")
             if name not in key.scopes and "admin" not in key.scopes:
@@ -119,11 +142,11 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
     ingest, read, admin = Depends(scope("ingest")), Depends(scope("read")), Depends(scope("admin"))
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> dict[str, Any]:
+    async def readyz() -> dict[str, Any]:
         return {"status": "ready", "items": len(service.catalogue.titles)}
 
     @app.get("/metrics", response_class=PlainTextResponse)
@@ -131,21 +154,21 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
         return metrics.render()
 
     @app.post("/v1/events", dependencies=[ingest])
-    def post_events(body: EventsBody) -> dict[str, int]:
+    async def post_events(body: EventsBody) -> JSONResponse:
         if len(body.events) > lim.max_batch:
             raise HTTPException(413, f"{len(body.events)} events in one batch; at most {lim.max_batch}")
         events = [EventIn(e.user_id, e.item_id, int(e.ts * 1e6), e.event_type) for e in body.events]
-        return service.ingest(events)
+        return JSONResponse(service.ingest(events))
 
     @app.get("/v1/users/{user_id}/recommendations", dependencies=[read])
-    def recommendations(
+    async def recommendations(
         user_id: str, k: Annotated[int, Query(ge=1, le=200)] = 10, explore: bool = False
-    ) -> dict[str, Any]:
-        return service.recommend(user_id, k, explore)
+    ) -> JSONResponse:
+        return JSONResponse(service.recommend(user_id, k, explore))
 
     @app.get("/v1/users/{user_id}/interests", dependencies=[read])
-    def interests(user_id: str) -> dict[str, Any]:
-        return service.interests(user_id)
+    async def interests(user_id: str) -> JSONResponse:
+        return JSONResponse(service.interests(user_id))
 
     @app.post("/v1/query", dependencies=[read])
     def query(body: QueryBody) -> dict[str, Any]:
@@ -162,10 +185,15 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
         return service.trends(top)
 
     @app.get("/dashboard/{user_id}", response_class=HTMLResponse)
-    def dashboard(user_id: str, key: str = "") -> str:
+    async def dashboard(user_id: str, key: str = "") -> str:
         """The HTML dashboard; a browser passes its read key as ?key= (use it on trusted networks only)."""
-        scope("read")(key)
-        return service.dashboard(user_id)
+        await scope("read")(key)
+        return await run_in_threadpool(service.dashboard, user_id)
+
+    @app.post("/v1/model/reload", dependencies=[admin])
+    def reload_model() -> dict[str, Any]:
+        """Swap in the model that retraining wrote to the service's model folder, without downtime."""
+        return service.reload_model()
 
     @app.delete("/v1/users/{user_id}", dependencies=[admin])
     def forget(user_id: str) -> dict[str, bool]:

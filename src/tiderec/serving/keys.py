@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 from tiderec.storage import Database
@@ -20,10 +21,13 @@ class Key:
 
 
 class KeyStore:
-    """Keys in the service's database: name, HMAC-SHA256(secret, key), scopes."""
+    """Keys in the service's database: name, HMAC-SHA256(secret, key), scopes. Checks read a copy of the table
+    refreshed every `refresh_seconds` (keys created or replaced by another process count within that time)."""
 
-    def __init__(self, db: Database, secret: bytes) -> None:
-        self.db, self._secret = db, secret
+    def __init__(self, db: Database, secret: bytes, refresh_seconds: float = 2.0) -> None:
+        self.db, self._secret, self.refresh_seconds = db, secret, refresh_seconds
+        self._rows: list[tuple[str, str, str]] = []
+        self._read_at = -float("inf")
         db.execute(
             "CREATE TABLE IF NOT EXISTS api_keys (name TEXT PRIMARY KEY, hash TEXT NOT NULL, scopes TEXT NOT NULL)"
         )
@@ -42,15 +46,20 @@ class KeyStore:
             "ON CONFLICT(name) DO UPDATE SET hash = excluded.hash, scopes = excluded.scopes",
             (name, self._hash(key), ",".join(sorted(scopes))),
         )
+        self._read_at = -float("inf")
         return key
 
     def check(self, key: str | None) -> Key | None:
         """The key's record, or None; every stored hash is compared (constant time per comparison)."""
         if not key:
             return None
+        now = time.monotonic()
+        if now - self._read_at > self.refresh_seconds:
+            self._rows = [(n, h, s) for n, h, s in self.db.query("SELECT name, hash, scopes FROM api_keys")]
+            self._read_at = now
         presented = self._hash(key)
         found: Key | None = None
-        for name, stored, scopes in self.db.query("SELECT name, hash, scopes FROM api_keys"):
+        for name, stored, scopes in self._rows:
             if hmac.compare_digest(presented, stored):
                 found = Key(name, frozenset(scopes.split(",")))
         return found

@@ -3,6 +3,7 @@ config, sizes, text space, dataset) + the item vocabulary. No pickles."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ class SavedModel:
     manifest: dict[str, Any]
     item_vocab: Vocabulary
     popularity: np.ndarray
+    version: str = ""
+    """Fingerprint of the weights file (sha256 prefix): which model computed a stored user state."""
 
 
 def save_model(
@@ -44,6 +47,15 @@ def save_model(
         item_vocab.write(tmp / ITEM_VOCAB)
         np.save(tmp / POPULARITY, popularity.astype(np.float32), allow_pickle=False)
         write_json(tmp / "metrics.json", fields.get("metrics", {}))
+
+
+def weights_version(folder: Path) -> str:
+    """sha256 of the folder's weights file, first 16 hex digits."""
+    digest = hashlib.sha256()
+    with (folder / "model.safetensors").open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def load_state(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], Vocabulary, np.ndarray]:
