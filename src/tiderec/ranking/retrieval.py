@@ -1,11 +1,13 @@
 """Candidate retrieval: the items with the largest inner product between their key and a query vector.
 
-One interface, two engines: an exact scan (a matrix-vector product) for small catalogues, and a faiss
-inverted-file index (`IndexIVFFlat`, inner product) for large ones, where a scan is memory-bound. Measured on this
-CPU (one thread, 101,888 real item vectors of 512 dimensions, users' profile vectors as queries): exact 15 ms per
-search; IVF with 4 sqrt(N) lists probing 128: 1.6 ms, 97% of the exact top 10 and 92% of the top 200 (probing 16:
-0.5 ms, 69% / 48%); see benchmarks/results/serve.md. Items can be inserted or replaced without a rebuild, and an
-allowed-item mask filters inside the search (faiss bitmap selector).
+One interface, two engines: an exact scan (a matrix-vector product) for small catalogues, and for large ones,
+where a scan is memory-bound, a faiss inverted-file index over 8-bit quantised keys (`IndexIVFScalarQuantizer`,
+inner product) whose finds are re-scored exactly from the float keys. Measured on this CPU (one thread, 101,888
+real item vectors of 512 dimensions, real users' profile vectors as queries): exact 15 ms per search; 4 sqrt(N)
+lists probing 128: 1.0 ms, 96% of the exact top 10 and 92% of the top 200 (float lists: 1.6 ms for the same
+recall; HNSW at efSearch 128: 0.5 ms but 85% of the top 200, 22 s to build and no removal); see
+benchmarks/results/serve.md. Items can be inserted or replaced without a rebuild, and an allowed-item mask
+filters inside the search (faiss bitmap selector).
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ class ItemIndex:
 
         n, m = self.keys.shape
         nlist = self.config.nlist or max(1, int(4 * math.sqrt(n)))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(m), m, nlist, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(m), m, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
         index.cp.seed = self.config.seed
         sample = min(n, 40 * nlist)
         rows = np.random.default_rng(self.config.seed).choice(n, sample, replace=False)
@@ -95,9 +99,12 @@ class ItemIndex:
         if allowed is not None:
             bits = np.packbits(allowed, bitorder="little")
             params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
-        scores, ids = self._ivf.search(query.astype(np.float32)[None, :], n, params=params)
-        found = ids[0] >= 0
-        return ids[0][found].astype(np.int64), scores[0][found]
+        q = query.astype(np.float32)
+        _, ids = self._ivf.search(q[None, :], n, params=params)
+        found = ids[0][ids[0] >= 0].astype(np.int64)
+        exact = self.keys[found] @ q
+        order = np.argsort(-exact, kind="stable")
+        return found[order], exact[order]
 
     def upsert(self, rows: np.ndarray, keys: np.ndarray) -> None:
         """Insert or replace the keys of items `rows` int64[K] (indices past the end extend the catalogue; rows
