@@ -5,7 +5,15 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from tiderec.dynamics.trends import backtest, forecast, interest_counts, rising_falling, window_index
+from tiderec.dynamics.trends import (
+    FORECAST_GRID,
+    backtest,
+    forecast,
+    interest_counts,
+    rising_falling,
+    select_forecast,
+    window_index,
+)
 from tiderec.types import DAY_US
 
 DAY0 = int(datetime(2024, 1, 3, 12, tzinfo=UTC).timestamp() * 1e6)
@@ -42,3 +50,19 @@ def test_the_seasonal_mean_beats_naive_on_a_weekly_pattern() -> None:
     assert wape["tiderec"] < wape["seasonal naive"] < wape["naive"]
     assert forecast(counts, 7).shape == (3,)
     assert forecast(counts[:2], 7) == pytest.approx(counts[:2].mean(axis=0))
+
+
+def test_level_times_weekday_profile_follows_a_trend_and_selection_never_sees_the_test_windows() -> None:
+    rng = np.random.default_rng(1)
+    weekly = np.array([10, 12, 11, 13, 30, 5, 0], dtype=float)
+    growth = np.linspace(1.0, 3.0, 7 * 20)
+    counts = np.stack([rng.poisson(np.tile(weekly, 20) * growth) for _ in range(4)], axis=1).astype(float)
+    wape = backtest(counts, period=7, origins=28)
+    assert wape["tiderec"] < 0.9 * wape["seasonal naive"]
+    assert (forecast(counts[: 7 * 3 - 1], 7) >= 0).all()
+    chosen, valid = select_forecast(counts, 7, 28)
+    assert chosen in FORECAST_GRID
+    assert valid == pytest.approx(backtest(counts, 7, 28, chosen, skip=28)["tiderec"])
+    scrambled = counts.copy()
+    scrambled[-28:] = rng.permutation(scrambled[-28:].ravel()).reshape(28, 4) * 10
+    assert select_forecast(scrambled, 7, 28) == (chosen, valid)

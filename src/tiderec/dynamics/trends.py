@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from scipy import stats
 
+from tiderec.config import STRICT
 from tiderec.dynamics.timeline import Granularity
 from tiderec.types import DAY_US
 
@@ -99,28 +100,70 @@ def _bh(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def forecast(counts: np.ndarray, period: int | None, seasons: int = 4) -> np.ndarray:
-    """float[K]: next window's events per interest — the mean of the same season's last `seasons` values
-    when a period is known and enough history exists (damps one-off spikes), else the mean of the last 3."""
-    if period is not None and len(counts) >= period:
-        lags = [counts[-period * j] for j in range(1, seasons + 1) if len(counts) >= period * j]
-        out: np.ndarray = np.mean(lags, axis=0)
-        return out
-    recent: np.ndarray = counts[-3:].mean(axis=0)
-    return recent
+@dataclass(frozen=True)
+class ForecastConfig:
+    """seasons: past periods the season profile is averaged over; level_periods: past periods the level is the
+    mean of; shared_profile: one profile from all interests' total (steady for sparse interests) instead of one
+    per interest. Defaults chosen on validation origins of Online Retail (benchmarks/bench_trends.py)."""
+
+    __pydantic_config__ = STRICT
+
+    seasons: int = 8
+    level_periods: int = 2
+    shared_profile: bool = True
 
 
-def backtest(counts: np.ndarray, period: int | None, origins: int) -> dict[str, float]:
+FORECAST_GRID = tuple(
+    ForecastConfig(seasons, level, shared) for seasons in (4, 8) for level in (1, 2) for shared in (True, False)
+)
+"""The configurations `select_forecast` chooses among."""
+
+
+def forecast(counts: np.ndarray, period: int | None, config: ForecastConfig | None = None) -> np.ndarray:
+    """float[K]: next window's events per interest from counts float[T, K]. With a known period and two periods
+    of history: level (mean window of the last `level_periods` periods, so a trend moves it at once) x season
+    profile (the next window's share of its period's mean over the last `seasons` periods: weekday effects, a
+    closed day). Without: the mean of the last 3 windows."""
+    cfg = config or ForecastConfig()
+    if period is None or len(counts) < 2 * period:
+        recent: np.ndarray = counts[-3:].mean(axis=0)
+        return recent
+    levels = min(cfg.level_periods, len(counts) // period)
+    level = counts[-period * levels :].mean(axis=0)
+    seasons = [j for j in range(1, cfg.seasons + 1) if len(counts) >= period * j]
+    same = sum(counts[-period * j] for j in seasons)
+    mean = sum(counts[len(counts) - period * j : len(counts) - period * (j - 1)].mean(axis=0) for j in seasons)
+    if cfg.shared_profile:
+        same, mean = np.full_like(level, np.sum(same)), np.full_like(level, np.sum(mean))
+    profile = np.divide(same, mean, out=np.zeros_like(level, dtype=float), where=np.asarray(mean) > 0)
+    out: np.ndarray = level * profile
+    return out
+
+
+def backtest(
+    counts: np.ndarray, period: int | None, origins: int, config: ForecastConfig | None = None, skip: int = 0
+) -> dict[str, float]:
     """Weighted absolute percentage error (sum |error| / sum actual, over interests and origins) of one-step
-    forecasts from the last `origins` windows: tiderec's forecast, naive (last value), seasonal naive."""
+    forecasts from `origins` windows ending `skip` windows before the last: tiderec's forecast, naive (last
+    value), seasonal naive (the same window one period back)."""
     errors: dict[str, float] = {"tiderec": 0.0, "naive": 0.0, "seasonal naive": 0.0}
     actual_total = 0.0
-    start = max(1, len(counts) - origins)
-    for t in range(start, len(counts)):
+    end = len(counts) - skip
+    for t in range(max(1, end - origins), end):
         history, actual = counts[:t], counts[t]
         actual_total += actual.sum()
-        errors["tiderec"] += np.abs(forecast(history, period) - actual).sum()
+        errors["tiderec"] += np.abs(forecast(history, period, config) - actual).sum()
         errors["naive"] += np.abs(history[-1] - actual).sum()
         seasonal = history[-period] if period is not None and len(history) >= period else history[-1]
         errors["seasonal naive"] += np.abs(seasonal - actual).sum()
     return {k: v / max(actual_total, 1e-12) for k, v in errors.items()}
+
+
+def select_forecast(counts: np.ndarray, period: int | None, origins: int) -> tuple[ForecastConfig, float]:
+    """The grid configuration with the lowest WAPE on the `origins` windows before the last `origins` (the
+    validation origins; the last ones stay for the test), and that WAPE."""
+    scored = [
+        (backtest(counts, period, origins, cfg, skip=origins)["tiderec"], k) for k, cfg in enumerate(FORECAST_GRID)
+    ]
+    wape, best = min(scored)
+    return FORECAST_GRID[best], wape
