@@ -66,20 +66,6 @@ def test_a_query_moves_the_next_list_and_fades() -> None:
     np.testing.assert_array_equal(again.query.vector, asked.query.vector)  # type: ignore[union-attr]
 
 
-def test_the_model_path_scores_every_item() -> None:
-    torch.manual_seed(0)
-    vectors, prices, texts = _catalogue()
-    model = InterestModel(N, 8, InterestConfig(dim=16))
-    context = InterestContext(vectors, np.zeros(N, dtype=np.int64), encoder=model_encoder(model, 8))
-    state, now = _shoe_lover(context)
-    rec = Recommender(model, vectors, prices, texts)
-    scores, decay = rec.scores(state, now)
-    assert scores.shape == (N,)
-    assert np.isfinite(scores).all()
-    assert decay == 0.0
-    assert len(rec.recommend(state, 3, now).items) == 3
-
-
 def test_the_index_query_gives_the_z_scored_model_plus_text_scores() -> None:
     """One inner product per item equals the score written term by term (z-scored model score + cosines)."""
     torch.manual_seed(0)
@@ -90,6 +76,11 @@ def test_the_index_query_gives_the_z_scored_model_plus_text_scores() -> None:
     q = vectors[12] / np.linalg.norm(vectors[12])
     asked = apply_query(state, QueryInterest("tent", q, now, max_price=150.0))
     rec = Recommender(model, vectors, prices, texts)
+    plain, no_query = rec.scores(state, now)
+    assert plain.shape == (N,)
+    assert np.isfinite(plain).all()
+    assert no_query == 0.0
+    assert len(rec.recommend(state, 3, now).items) == 3
     scores, decay = rec.scores(asked, now + 30 * MINUTE_US)
     with torch.inference_mode():
         raw = model.item_table().float().numpy() @ asked.model_state
