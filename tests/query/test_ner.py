@@ -1,11 +1,40 @@
 from __future__ import annotations
 
+import itertools
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from tiderec.errors import DatasetError
-from tiderec.query.ner import Dictionary, Sentence, TrainedTagger, prf, read_bio, spans, train_tagger
+from tiderec.query.crf import CRF
+from tiderec.query.ner import (
+    Dictionary,
+    Gazetteer,
+    Sentence,
+    TrainConfig,
+    TrainedTagger,
+    prf,
+    read_bio,
+    read_dictionaries,
+    spans,
+    train_tagger,
+)
+from tiderec.query.tagger import CharTagger, TaggerConfig
+
+TAGS = ["O", "B-HCCX", "B-HPPX", "I-HCCX", "I-HPPX"]
+
+
+def _valid_bio(path: list[str]) -> bool:
+    before = "O"
+    for tag in path:
+        if tag.startswith("I-") and before[2:] != tag[2:]:
+            return False
+        before = tag
+    return True
 
 
 def test_read_bio_with_crlf_and_located_errors(tmp_path: Path) -> None:
@@ -30,6 +59,69 @@ def test_spans_and_entity_metrics_by_hand() -> None:
     assert scores["all"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
 
 
+def test_crf_viterbi_and_partition_match_brute_force() -> None:
+    torch.manual_seed(0)
+    crf = CRF(TAGS)
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.normal_()
+    emissions = torch.randn(3, 4, len(TAGS)) * 3
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0], [1, 0, 0, 0]], dtype=torch.bool)
+    decoded = crf.decode(emissions, mask)
+    with torch.no_grad():
+        trans, start = crf._scores()
+    for row in range(3):
+        n = int(mask[row].sum())
+        scores = {}
+        for path in itertools.product(range(len(TAGS)), repeat=n):
+            s = start[path[0]] + emissions[row, 0, path[0]] + crf.end[path[-1]]
+            for k in range(1, n):
+                s = s + trans[path[k - 1], path[k]] + emissions[row, k, path[k]]
+            scores[path] = s.item()
+        best = max(scores, key=lambda p: scores[p])
+        assert tuple(decoded[row, :n].tolist()) == best
+        assert _valid_bio([TAGS[t] for t in best])
+        gold = torch.tensor([list(best) + [0] * (4 - n)])
+        nll = crf.nll(emissions[row : row + 1], gold, mask[row : row + 1]).item()
+        log_z = float(torch.logsumexp(torch.tensor(list(scores.values())), 0))
+        assert nll == pytest.approx(log_z - scores[best], abs=1e-3)
+
+
+def test_crf_decode_never_breaks_bio_even_when_emissions_want_it() -> None:
+    crf = CRF(TAGS)
+    emissions = torch.full((1, 3, len(TAGS)), -5.0)
+    emissions[0, :, TAGS.index("I-HPPX")] = 5.0  # the argmax would be I-HPPX everywhere: invalid at the start
+    path = [TAGS[t] for t in crf.decode(emissions, torch.ones(1, 3, dtype=torch.bool))[0].tolist()]
+    assert _valid_bio(path)
+    assert path == ["B-HPPX", "I-HPPX", "I-HPPX"]
+
+
+def test_gazetteer_flags_on_a_known_string() -> None:
+    gaz = Gazetteer({"HPPX": {"华为", "Apple"}, "HCCX": {"手机", "手机壳", "壳"}})
+    flags = gaz.flags(list("APPLE华为手机壳"))
+    brand, product = 4 * 1, 4 * 0  # LEXICON_KINDS = HCCX, HPPX, XH, MISC; columns B, I, E, S
+    assert flags.shape == (10, 16)
+    assert flags[:5, brand : brand + 4].tolist() == [
+        [1, 0, 0, 0],
+        [0, 1, 0, 0],
+        [0, 1, 0, 0],
+        [0, 1, 0, 0],
+        [0, 0, 1, 0],
+    ]
+    assert flags[5:7, brand : brand + 4].tolist() == [[1, 0, 0, 0], [0, 0, 1, 0]]
+    assert flags[7:10, product : product + 4].tolist() == [[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]]
+    assert flags[:, 8:].sum() == 0
+    assert gaz.flags([]).shape == (0, 16)
+
+
+def test_shipped_dictionaries_read_as_typed_words(data_root: Path) -> None:
+    words = read_dictionaries(data_root / "text-zh" / "ecommerce-ner-dicts")
+    assert set(words) == {"HPPX", "HCCX"}
+    assert len(words["HPPX"]) > 20000
+    assert len(words["HCCX"]) > 10000
+    assert "冰盒" in words["HCCX"]
+
+
 def _toy() -> list[Sentence]:
     brands, products = ["华为", "小米", "苹果", "三星"], ["手机", "耳机", "平板", "手表"]
     out = []
@@ -46,11 +138,60 @@ def test_dictionary_baseline_matches_longest_first() -> None:
     assert d.tag(list("买华为手机")) == [(1, 3, "HPPX"), (3, 5, "HCCX")]
 
 
-def test_the_tagger_learns_and_round_trips(tmp_path: Path) -> None:
+SMALL = TaggerConfig(dim=32, hidden=32, bigram_dim=16, crf=True)
+
+
+PLAIN = TaggerConfig(dim=32, hidden=32, bigram_dim=0, dropout=0.2, crf=False)
+
+
+@pytest.mark.parametrize("model", [PLAIN, SMALL])
+def test_the_tagger_learns_and_round_trips(tmp_path: Path, model: TaggerConfig) -> None:
     data = _toy()
-    tagger, history = train_tagger(data, data, epochs=60, progress=False, dim=32, hidden=32)
+    config = TrainConfig(model=model, epochs=60, patience=60, lr_decay=1.0, gazetteer=model.crf, folds=2)
+    tagger, history = train_tagger(data, data, config, progress=False)
     assert max(history) > 0.9
     tagger.save(tmp_path / "tagger")
     again = TrainedTagger.load(tmp_path / "tagger")
     assert again.predict([data[0].chars]) == tagger.predict([data[0].chars])
     assert again.predict([list("新款华为手机包邮")])[0] == [(2, 4, "HPPX"), (4, 6, "HCCX")]
+
+
+def test_bad_input_gives_valid_spans() -> None:
+    tagger, _ = train_tagger(_toy(), _toy(), TrainConfig(model=SMALL, epochs=2, gazetteer=True, folds=2), None, False)
+    texts = ["", "😀🎉", "华为😀手机", "x" * 10_000, " \t\n", "华为手机" * 2_500]
+    found = tagger.predict([list(t) for t in texts])
+    assert found[0] == []
+    assert len(found) == len(texts)
+    for text, entities in zip(texts, found, strict=True):
+        for start, end, kind in entities:
+            assert 0 <= start < end <= len(text)
+            assert kind in ("HPPX", "HCCX")
+
+
+def test_the_older_artefact_layout_still_loads(tmp_path: Path) -> None:
+    chars, tags = {"华": 2, "为": 3}, ["O", "B-HPPX", "I-HPPX"]
+    model = CharTagger(len(chars) + 2, tags, TaggerConfig(dim=16, hidden=8, bigram_dim=0, dropout=0.2, crf=False))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "tagger.safetensors"))
+    meta = {"chars": chars, "tags": tags, "dim": 16, "hidden": 8}
+    (tmp_path / "tagger.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    loaded = TrainedTagger.load(tmp_path)
+    assert loaded.gazetteer is None
+    assert loaded.model.crf is None
+    (found,) = loaded.predict([list("华为")])
+    assert all(0 <= a < b <= 2 for a, b, _ in found)
+
+
+def test_on_a_real_slice_lexicon_flags_and_crf_beat_the_dictionary(data_root: Path) -> None:
+    """300 real titles: the tagger (CRF, lexicon flags) learns to beat dictionary matching on unseen titles."""
+    torch.set_num_threads(2)
+    folder = data_root / "text-zh"
+    sentences = read_bio(folder / "taobao-title-ner" / "train.txt")
+    pick = np.random.default_rng(1).permutation(len(sentences))
+    train, held = [sentences[k] for k in pick[:300]], [sentences[k] for k in pick[300:500]]
+    lexicon = read_dictionaries(folder / "ecommerce-ner-dicts")
+    config = TrainConfig(model=TaggerConfig(dim=64, hidden=64, bigram_dim=32), epochs=10, batch=16, lr_decay=1.0)
+    tagger, _ = train_tagger(train, held, config, lexicon, progress=False)
+    gold = [spans(s.tags) for s in held]
+    ours = prf(gold, tagger.predict([s.chars for s in held]))["all"]["f1"]
+    baseline = prf(gold, [Dictionary(train).tag(s.chars) for s in held])["all"]["f1"]
+    assert ours > baseline

@@ -14,7 +14,9 @@ from tiderec.cli.main import cli
 from tiderec.ingest.datasets import data_root
 from tiderec.query.entities import Lexicon
 from tiderec.query.intent import IntentModel, LabelledText, read_intents
+from tiderec.query.ner import Sentence, TrainConfig, TrainedTagger, train_tagger
 from tiderec.query.softmax import SoftmaxClassifier, fit_softmax
+from tiderec.query.tagger import TaggerConfig
 from tiderec.query.understand import QueryUnderstander
 from tiderec.text.encoders import load_encoder
 from tiderec.text.encoders.base import EncoderConfig
@@ -97,3 +99,29 @@ def test_query_command_batch(trained: tuple[IntentModel, list[LabelledText], Pat
     assert bad.exit_code == 2
     assert "bad.jsonl:2" in bad.output
     assert "give either a query TEXT or --input" in CliRunner().invoke(cli, ["query"]).output
+
+
+def test_a_saved_title_tagger_is_used_on_chinese_text_and_survives_bad_input(
+    trained: tuple[IntentModel, list[LabelledText], Path], tmp_path: Path
+) -> None:
+    """The tagger artefact (CRF, bigrams, lexicon flags) loads through the CLI's path and tags Chinese queries."""
+    model, _, folder = trained
+    titles = [
+        Sentence(list("新款" + b + p + "包邮"), ["O", "O", "B-HPPX", "I-HPPX", "B-HCCX", "I-HCCX", "O", "O"])
+        for b in ("华为", "小米", "苹果", "三星")
+        for p in ("手机", "耳机", "平板", "手表")
+    ]
+    small = TrainConfig(TaggerConfig(dim=32, hidden=32, bigram_dim=16), epochs=60, patience=60, lr_decay=1.0, folds=2)
+    tagger, _ = train_tagger(titles, titles, small, {"HPPX": {"魅族"}}, progress=False)
+    tagger.save(tmp_path / "tagger")
+    understander = QueryUnderstander(model, Lexicon.of(), TrainedTagger.load(tmp_path / "tagger"))
+    found = understander._entities("新款华为手机包邮")
+    assert [(e.text, e.type) for e in found] == [("华为", "brand"), ("手机", "product")]
+    texts = ["", "🙂🙂", "x" * 10_000, "华为手机" * 2_500, "华为🙂手机"]
+    for text, result in zip(texts, understander.understand(texts), strict=True):
+        for e in result.entities:
+            assert text[e.start : e.end] == e.text
+    out = CliRunner().invoke(
+        cli, ["query", "新款小米耳机", "--intent-model", str(folder), "--tagger", str(tmp_path / "tagger")]
+    )
+    assert out.exit_code == 0, out.output

@@ -1,12 +1,12 @@
 """Entity tagging of product titles and queries: BIO data, spans, a dictionary-matching baseline, entity-level
-metrics, and training/inference of the character tagger (Taobao title NER: HCCX product word, HPPX brand, XH
-model, MISC other attribute)."""
+metrics, brand/product word lists as per-character match flags, and training/inference of the character tagger
+(Taobao title NER: HCCX product word, HPPX brand, XH model, MISC other attribute)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from tiderec.errors import BadRow, DatasetError
-from tiderec.query.tagger import CharTagger
+from tiderec.query.tagger import CharTagger, TaggerConfig
 
 TYPES = {"HCCX": "product", "HPPX": "brand", "XH": "model", "MISC": "attribute"}
 
@@ -117,84 +117,278 @@ class Dictionary:
         return found
 
 
+LEXICON_KINDS = ("HCCX", "HPPX", "XH", "MISC")
+"""Entity types that get lexicon match flags (B, I, E, S per type)."""
+
+
+def read_dictionaries(folder: Path) -> dict[str, set[str]]:
+    """Brand (brand*.dic -> HPPX) and product (product*.dic -> HCCX) word lists, one word per line (the
+    ecommerce-ner-dicts gazetteers)."""
+    files = {"HPPX": sorted(folder.glob("brand*.dic")), "HCCX": sorted(folder.glob("product*.dic"))}
+    if not any(files.values()):
+        raise DatasetError(f"{folder}: no brand*.dic or product*.dic files")
+    out: dict[str, set[str]] = {}
+    for kind, paths in files.items():
+        for path in paths:
+            with path.open(encoding="utf-8") as handle:
+                out.setdefault(kind, set()).update(w for w in (line.strip() for line in handle) if w)
+    return out
+
+
+def _fold(chars: list[str]) -> str:
+    """Lower-cased text, one character per position (a character whose lower case grows is kept as is)."""
+    return "".join(c.lower() if len(c.lower()) == 1 else c[:1] or " " for c in chars)
+
+
+class Gazetteer:
+    """Typed word list -> per-character match flags float32[T, 4 * len(LEXICON_KINDS)]: for every word found in the
+    text (all matches, case-insensitive), B/I/E/S of its type at the characters it covers. Why: brands and product
+    words are largely a lexicon problem, and the flags let the tagger use words it never saw in a title."""
+
+    def __init__(self, words: dict[str, set[str]], longest: int = 16) -> None:
+        terms: dict[str, set[str]] = {}
+        for kind, found in words.items():
+            if kind not in LEXICON_KINDS:
+                raise ValueError(f"unknown lexicon type {kind!r}; valid: {', '.join(LEXICON_KINDS)}")
+            for w in found:
+                if 0 < len(w) <= longest and len(_fold(list(w))) == len(w):
+                    terms.setdefault(_fold(list(w)), set()).add(kind)
+        self.terms = {t: sorted(k) for t, k in terms.items()}
+        self.longest = max((len(t) for t in self.terms), default=0)
+
+    @classmethod
+    def of(cls, sentences: Iterable[Sentence], extra: dict[str, set[str]] | None = None) -> Gazetteer:
+        """The entity strings of tagged sentences, plus an external typed word list."""
+        words: dict[str, set[str]] = {k: set(v) for k, v in (extra or {}).items()}
+        for s in sentences:
+            for a, b, kind in spans(s.tags):
+                if kind in LEXICON_KINDS:
+                    words.setdefault(kind, set()).add("".join(s.chars[a:b]))
+        return cls(words)
+
+    @property
+    def width(self) -> int:
+        return 4 * len(LEXICON_KINDS)
+
+    def flags(self, chars: list[str]) -> np.ndarray:
+        """float32[T, 16]: column 4 * type_index + (0 B, 1 I, 2 E, 3 S)."""
+        text, out = _fold(chars), np.zeros((len(chars), self.width), dtype=np.float32)
+        for i in range(len(text)):
+            for n in range(1, min(self.longest, len(text) - i) + 1):
+                kinds = self.terms.get(text[i : i + n])
+                if kinds is None:
+                    continue
+                for kind in kinds:
+                    col = 4 * LEXICON_KINDS.index(kind)
+                    if n == 1:
+                        out[i, col + 3] = 1.0
+                    else:
+                        out[i, col] = out[i + n - 1, col + 2] = 1.0
+                        out[i + 1 : i + n - 1, col + 1] = 1.0
+        return out
+
+    def longest_match(self, chars: list[str]) -> list[Span]:
+        """Baseline tagging by the word list alone: longest match (2+ characters) first, first type of a word."""
+        text, found, i = _fold(chars), [], 0
+        while i < len(text):
+            for n in range(min(self.longest, len(text) - i), 1, -1):
+                kinds = self.terms.get(text[i : i + n])
+                if kinds:
+                    found.append((i, i + n, kinds[0]))
+                    i += n
+                    break
+            else:
+                i += 1
+        return found
+
+    def to_json(self) -> dict[str, list[str]]:
+        by_kind: dict[str, list[str]] = {k: [] for k in LEXICON_KINDS}
+        for term, kinds in sorted(self.terms.items()):
+            for kind in kinds:
+                by_kind[kind].append(term)
+        return by_kind
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings; the model's shape is `model`. gazetteer: add lexicon flags (training entities plus the
+    `lexicon` word list given to train_tagger; a training title sees only the entities of the other `folds`, so the
+    tagger learns how far to trust a match for a word it has not seen). patience: epochs without a better validation
+    F1 before stopping. lr_decay: learning rate factor per epoch."""
+
+    model: TaggerConfig = field(default_factory=TaggerConfig)
+    epochs: int = 40
+    patience: int = 8
+    batch: int = 64
+    lr: float = 2e-3
+    lr_decay: float = 0.95
+    clip: float = 5.0
+    seed: int = 0
+    gazetteer: bool = True
+    folds: int = 5
+    min_bigram_count: int = 2
+
+
+@dataclass(frozen=True)
+class _Features:
+    chars: np.ndarray  # int64[T]
+    bigrams: np.ndarray  # int64[T]
+    flags: np.ndarray  # float32[T, F]
+
+
 @dataclass
 class TrainedTagger:
+    """A trained CharTagger with its vocabularies and gazetteer; predict gives entity spans per sentence."""
+
     model: CharTagger
     chars: dict[str, int]
     tags: list[str]
+    bigrams: dict[str, int] = field(default_factory=dict)
+    gazetteer: Gazetteer | None = None
+
+    def features(self, chars: list[str], gazetteer: Gazetteer | None = None) -> _Features:
+        """Ids and flags of one sentence; `gazetteer` overrides the tagger's own (out-of-fold flags in training)."""
+        gaz = gazetteer or self.gazetteer
+        ids = np.array([self.chars.get(c, 1) for c in chars], dtype=np.int64)
+        pairs = [a + b for a, b in zip(chars, [*chars[1:], "</s>"], strict=False)]
+        bigrams = np.array([self.bigrams.get(p, 1) for p in pairs], dtype=np.int64)
+        flags = gaz.flags(chars) if gaz is not None else np.zeros((len(chars), 0), dtype=np.float32)
+        return _Features(ids, bigrams, flags)
 
     def predict(self, sentences: list[list[str]], batch: int = 256) -> list[list[Span]]:
+        """Entity spans per sentence; an empty sentence has none."""
+        return self.predict_features([self.features(s) for s in sentences], batch)
+
+    def predict_features(self, feats: list[_Features], batch: int = 256) -> list[list[Span]]:
+        """Entity spans from precomputed features (validation during training reuses them every epoch)."""
         self.model.eval()
-        out: list[list[Span]] = []
+        out: list[list[Span]] = [[] for _ in feats]
+        todo = [k for k, f in enumerate(feats) if len(f.chars)]
         with torch.inference_mode():
-            for start in range(0, len(sentences), batch):
-                part = sentences[start : start + batch]
-                logits = self.model(_encode(part, self.chars))
-                best = logits.argmax(-1).numpy()
-                out += [spans([self.tags[t] for t in best[k, : len(s)]]) for k, s in enumerate(part)]
+            for start in range(0, len(todo), batch):
+                part = todo[start : start + batch]
+                chars, bigrams, flags, mask = _batch([feats[k] for k in part], self.model.n_flags)
+                best = self.model.decode(self.model(chars, bigrams, flags), mask).numpy()
+                for row, k in enumerate(part):
+                    out[k] = spans([self.tags[t] for t in best[row, : len(feats[k].chars)]])
         return out
 
     def save(self, folder: Path) -> None:
+        """tagger.safetensors (weights) + tagger.json (config, vocabularies) + gazetteer.json (typed words)."""
         folder.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(folder / "tagger.safetensors"))
-        meta = {"chars": self.chars, "tags": self.tags, "dim": self.model.embed.embedding_dim,
-                "hidden": self.model.lstm.hidden_size}  # fmt: skip
+        meta = {"config": asdict(self.model.config), "chars": self.chars, "tags": self.tags, "bigrams": self.bigrams,
+                "n_flags": self.model.n_flags}  # fmt: skip
         (folder / "tagger.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        gaz = folder / "gazetteer.json"
+        if self.gazetteer is not None:
+            gaz.write_text(json.dumps(self.gazetteer.to_json(), ensure_ascii=False), encoding="utf-8")
+        elif gaz.exists():
+            gaz.unlink()
 
     @classmethod
     def load(cls, folder: Path) -> TrainedTagger:
+        """Loads what save wrote, and the older layout (tagger.json with only dim and hidden, no CRF or features)."""
         meta = json.loads((folder / "tagger.json").read_text(encoding="utf-8"))
-        model = CharTagger(len(meta["chars"]) + 2, len(meta["tags"]), meta.get("dim", 128), meta.get("hidden", 128))
+        older = {"dim": meta.get("dim", 128), "hidden": meta.get("hidden", 128), "bigram_dim": 0, "dropout": 0.2,
+                 "crf": False}  # fmt: skip
+        config = TaggerConfig(**meta.get("config", older))
+        bigrams: dict[str, int] = meta.get("bigrams", {})
+        n_flags = int(meta.get("n_flags", 0))
+        gaz_path = folder / "gazetteer.json"
+        gazetteer = None
+        if n_flags:
+            if not gaz_path.is_file():
+                raise DatasetError(f"{gaz_path}: missing (the tagger was trained with lexicon flags)")
+            words = json.loads(gaz_path.read_text(encoding="utf-8"))
+            gazetteer = Gazetteer({k: set(v) for k, v in words.items()})
+        model = CharTagger(len(meta["chars"]) + 2, meta["tags"], config, len(bigrams) + 2, n_flags)
         model.load_state_dict(load_file(str(folder / "tagger.safetensors")))
-        return cls(model, meta["chars"], meta["tags"])
+        return cls(model, meta["chars"], meta["tags"], bigrams, gazetteer)
 
 
-def _encode(sentences: list[list[str]], chars: dict[str, int]) -> torch.Tensor:
-    """int64[B, T]: char ids (0 pad, 1 unknown), right-padded."""
-    width = max((len(s) for s in sentences), default=1)
-    ids = np.zeros((len(sentences), width), dtype=np.int64)
-    for k, s in enumerate(sentences):
-        ids[k, : len(s)] = [chars.get(c, 1) for c in s]
-    return torch.from_numpy(ids)
+def _batch(feats: list[_Features], n_flags: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded chars, bigrams int64[B, T] (0 pad, 1 unknown), flags float32[B, T, F], mask bool[B, T]."""
+    width = max((len(f.chars) for f in feats), default=1) or 1
+    chars = np.zeros((len(feats), width), dtype=np.int64)
+    bigrams = np.zeros((len(feats), width), dtype=np.int64)
+    flags = np.zeros((len(feats), width, n_flags), dtype=np.float32)
+    for k, f in enumerate(feats):
+        n = len(f.chars)
+        chars[k, :n], bigrams[k, :n] = f.chars, f.bigrams
+        if n_flags:
+            flags[k, :n] = f.flags
+    return torch.from_numpy(chars), torch.from_numpy(bigrams), torch.from_numpy(flags), torch.from_numpy(chars > 0)
+
+
+def _buckets(lengths: list[int], size: int, rng: np.random.Generator) -> list[list[int]]:
+    """Shuffled batches of similar length (sorted within shuffled windows of 20 batches): less padding, faster."""
+    order = [k for k in rng.permutation(len(lengths)) if lengths[k]]
+    out: list[list[int]] = []
+    for start in range(0, len(order), 20 * size):
+        window = sorted(order[start : start + 20 * size], key=lambda k: lengths[k])
+        out += [window[i : i + size] for i in range(0, len(window), size)]
+    return [out[i] for i in rng.permutation(len(out))]
 
 
 def train_tagger(
     train: list[Sentence],
     valid: list[Sentence],
-    epochs: int = 15,
-    seed: int = 0,
+    config: TrainConfig = TrainConfig(),
+    lexicon: dict[str, set[str]] | None = None,
     progress: bool = True,
-    dim: int = 128,
-    hidden: int = 128,
 ) -> tuple[TrainedTagger, list[float]]:
-    """AdamW on token cross-entropy; keeps the epoch with the best validation entity F1 (all types)."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    """AdamW on the CRF likelihood (or token cross-entropy); keeps the epoch with the best validation entity F1 (all
+    types), stopping after `patience` epochs without one. Returns the tagger and validation F1 per epoch."""
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
     chars = {c: i + 2 for i, c in enumerate(sorted({c for s in train for c in s.chars}))}
+    counts: dict[str, int] = {}
+    for s in train:
+        for a, b in zip(s.chars, [*s.chars[1:], "</s>"], strict=True):
+            counts[a + b] = counts.get(a + b, 0) + 1
+    frequent = sorted(p for p, n in counts.items() if n >= config.min_bigram_count)
+    bigrams = {p: i + 2 for i, p in enumerate(frequent)} if config.model.bigram_dim > 0 else {}
     tags = ["O", *sorted({t for s in train for t in s.tags} - {"O"})]
     tag_id = {t: i for i, t in enumerate(tags)}
-    model = CharTagger(len(chars) + 2, len(tags), dim, hidden)
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    tagger = TrainedTagger(model, chars, tags)
+    gazetteer = Gazetteer.of(train, lexicon) if config.gazetteer else None
+    n_flags = gazetteer.width if gazetteer is not None else 0
+    model = CharTagger(len(chars) + 2, tags, config.model, len(bigrams) + 2, n_flags)
+    tagger = TrainedTagger(model, chars, tags, bigrams, gazetteer)
+    fold = rng.integers(0, config.folds, len(train))
+    held_out = [
+        Gazetteer.of([s for s, f in zip(train, fold, strict=True) if f != k], lexicon) if gazetteer else None
+        for k in range(config.folds)
+    ]
+    feats = [tagger.features(s.chars, held_out[f]) for s, f in zip(train, fold, strict=True)]
+    gold = [np.array([tag_id.get(t, 0) for t in s.tags], dtype=np.int64) for s in train]
+    valid_feats = [tagger.features(s.chars) for s in valid]
+    valid_gold = [spans(s.tags) for s in valid]
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=config.lr_decay)
     history: list[float] = []
-    best, best_state = -1.0, None
-    for _ in tqdm(range(epochs), desc="tagger", disable=not progress):
+    best, best_state, since = -1.0, None, 0
+    for _ in tqdm(range(config.epochs), desc="tagger", disable=not progress):
         model.train()
-        order = rng.permutation(len(train))
-        for start in range(0, len(order), 64):
-            batch = [train[i] for i in order[start : start + 64]]
-            x = _encode([s.chars for s in batch], chars)
-            y = torch.full(x.shape, -100, dtype=torch.long)
-            for k, s in enumerate(batch):
-                y[k, : len(s.tags)] = torch.tensor([tag_id.get(t, 0) for t in s.tags])
-            loss = torch.nn.functional.cross_entropy(model(x).reshape(-1, len(tags)), y.reshape(-1), ignore_index=-100)
+        for part in _buckets([len(s.chars) for s in train], config.batch, rng):
+            x, bg, fl, mask = _batch([feats[k] for k in part], n_flags)
+            y = torch.zeros(x.shape, dtype=torch.long)
+            for row, k in enumerate(part):
+                y[row, : len(gold[k])] = torch.from_numpy(gold[k])
+            loss = model.loss(model(x, bg, fl), y, mask)
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
             opt.step()
-        score = prf([spans(s.tags) for s in valid], tagger.predict([s.chars for s in valid]))["all"]["f1"]
+        schedule.step()
+        score = prf(valid_gold, tagger.predict_features(valid_feats))["all"]["f1"]
         history.append(score)
         if score > best:
-            best, best_state = score, {k: v.clone() for k, v in model.state_dict().items()}
+            best, best_state, since = score, {k: v.clone() for k, v in model.state_dict().items()}, 0
+        else:
+            since += 1
+            if since >= config.patience:
+                break
     if best_state is not None:
         model.load_state_dict(best_state)
     return tagger, history
