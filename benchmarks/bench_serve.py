@@ -284,16 +284,18 @@ def markdown(report: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Candidate stage alone (real item vectors; queries = normalised mean of 20 random items; one thread):",
+        "Candidate stage alone (real item vectors; queries: the normalised mean vector of 20 items, random ones or a "
+        "real user's last 20; one thread):",
         "",
         "| catalogue | items | engine | queries | recall@10 / @200 vs exact | ms per search: exact / index |",
         "|---|---:|---|---|---|---|",
     ]
     for r in report["results"]:
         t = r["retrieval"]
+        engine = t["engine"] if t["engine"] == "exact" else f"{t['engine']} (nprobe {t['nprobe']})"
         for kind, row in t["kinds"].items():
             lines.append(
-                f"| {r['catalogue']} | {t['items']:,} | {t['engine']} (nprobe {t['nprobe']}) | {kind} "
+                f"| {r['catalogue']} | {t['items']:,} | {engine} | {kind} "
                 f"| {row['recall_at_10']} / {row['recall_at_200']} "
                 f"| {row['exact_ms_per_search']} / {row['index_ms_per_search']} |"
             )
