@@ -67,7 +67,7 @@ class Recommender:
         n = len(item_vectors)
         if prices.shape != (n,) or len(texts) != n:
             raise RequestError(f"recommender: item_vectors, prices and texts must all have {n} rows")
-        self.model, self.prices, self.texts = model, prices.astype(np.float64), [t.lower() for t in texts]
+        self.prices, self.texts = prices.astype(np.float64), [t.lower() for t in texts]
         self.config = config or RecommenderConfig()
         self.policy = policy or Greedy()
         table = np.zeros((0, 0), dtype=np.float32)

@@ -109,18 +109,19 @@ class ItemIndex:
     def upsert(self, rows: np.ndarray, keys: np.ndarray) -> None:
         """Insert or replace the keys of items `rows` int64[K] (indices past the end extend the catalogue; rows
         skipped over get zero keys) with keys float32[K, m]."""
-        n = max(len(self.keys), int(rows.max()) + 1) if len(rows) else len(self.keys)
-        if n > len(self.keys):
+        old = len(self.keys)
+        n = max(old, int(rows.max()) + 1) if len(rows) else old
+        if n > old:
             grown = np.zeros((n, self.keys.shape[1]), dtype=np.float32)
-            grown[: len(self.keys)] = self.keys
-            added = np.arange(len(self.keys), n, dtype=np.int64)
+            grown[:old] = self.keys
             self.keys = grown
-            if self._ivf is not None:
-                self._ivf.add_with_ids(self.keys[added], added)
         self.keys[rows] = keys
         if self._ivf is not None:
             import faiss
 
             unique = np.unique(rows).astype(np.int64)
-            self._ivf.remove_ids(faiss.IDSelectorBatch(unique))
-            self._ivf.add_with_ids(self.keys[unique], unique)
+            present = unique[unique < old]
+            if len(present):
+                self._ivf.remove_ids(faiss.IDSelectorBatch(present))
+            fresh = np.union1d(unique, np.arange(old, n, dtype=np.int64))
+            self._ivf.add_with_ids(self.keys[fresh], fresh)

@@ -31,6 +31,7 @@ from tiderec.interest.state import (
     InterestContext,
     InterestState,
     QueryInterest,
+    WindowEncoder,
     apply_query,
     initial,
     refresh,
@@ -46,7 +47,7 @@ from tiderec.storage import Database, is_url
 from tiderec.text.encoders import load_encoder
 from tiderec.text.encoders.base import EncoderConfig, TextEncoder
 from tiderec.text.store import read_vectors
-from tiderec.train.checkpoint import SavedModel
+from tiderec.train.checkpoint import SavedModel, weights_version
 from tiderec.train.registry import load_model
 from tiderec.types import DAY_US, EVENT_TYPES
 
@@ -121,10 +122,9 @@ class Service:
 
     def _state(self, user_id: str) -> InterestState:
         """The user's committed state (its model state recomputed if an earlier model computed it)."""
-        stored = self.store.get(pseudonym(self.secret, user_id))
-        return (
-            initial(pseudonym(self.secret, user_id), self.context) if stored is None else refresh(stored, self.context)
-        )
+        key = pseudonym(self.secret, user_id)
+        stored = self.store.get(key)
+        return initial(key, self.context) if stored is None else refresh(stored, self.context)
 
     def _ingest(self, events: list[EventIn]) -> dict[str, int]:
         """Fold events into their users' states and commit them (one transaction for the batch); the model runs
@@ -338,14 +338,7 @@ class Service:
         if self.model_dir is None:
             raise RequestError("this service was started without --model: there is no model to reload")
         started = time.perf_counter()
-        try:
-            saved = load_model(self.model_dir)
-        except TiderecError:
-            raise
-        except Exception as exc:
-            raise ConfigError(f"{self.model_dir}: the model does not load ({type(exc).__name__}: {exc})") from None
-        check_model_items(saved, self.catalogue.vocab, self.model_dir)
-        encoder = model_encoder(saved.model, int(saved.manifest["max_len"]))
+        served = served_model(self.model_dir, self.catalogue.vocab)
         while True:
             with self.lock:
                 seen, current = self.catalogue_version, self.recommender
@@ -354,15 +347,15 @@ class Service:
                     current.prices.copy(),
                     list(self.catalogue.titles),
                 )
-            recommender = Recommender(saved.model, vectors, prices, titles, current.config, current.policy)
+            recommender = Recommender(served.saved.model, vectors, prices, titles, current.config, current.policy)
             with self.lock:
                 if self.catalogue_version != seen:
                     continue
                 previous = self.context.model_version
                 self.recommender = recommender
-                self.context = replace(self.context, encoder=encoder, model_version=saved.version)
+                self.context = replace(self.context, encoder=served.encoder, model_version=served.version)
                 break
-        return {"model_version": saved.version, "previous_version": previous,
+        return {"model_version": served.version, "previous_version": previous,
                 "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
 
     def check_key(self, key: str | None) -> Key | None:
@@ -402,15 +395,33 @@ class Service:
             return self._forget(user_id)
 
 
-def check_model_items(saved: SavedModel, vocab: Vocabulary, folder: Path) -> None:
-    """A model serves a catalogue when its items are the catalogue's first items, in the same order (it was
-    trained on this catalogue, or on an earlier version of it that later upserts extended)."""
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model with its window encoder and version (sha256 prefix of its weights file)."""
+
+    saved: SavedModel
+    encoder: WindowEncoder
+    version: str
+
+
+def served_model(folder: Path, vocab: Vocabulary) -> ServedModel:
+    """Load the model folder for serving the catalogue `vocab`: it must load (any failure becomes a one-line
+    ConfigError) and its items must be the catalogue's first items, in the same order (trained on this catalogue,
+    or on an earlier version of it that later upserts extended)."""
+    try:
+        saved = load_model(folder)
+    except TiderecError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"{folder}: the model does not load ({type(exc).__name__}: {exc})") from None
     ids, catalogue = saved.item_vocab.ids, vocab.ids
     if len(ids) > len(catalogue) or not ids.equals(catalogue.head(len(ids)), check_names=False):
         raise ConfigError(
             f"{folder}: the model's {len(ids):,} items are not the first {len(ids):,} of the served catalogue "
             f"({len(catalogue):,} items); train it on this catalogue"
         )
+    encoder = model_encoder(saved.model, int(saved.manifest["max_len"]))
+    return ServedModel(saved, encoder, weights_version(folder))
 
 
 def limit_threads(threads: int) -> None:
@@ -461,13 +472,11 @@ def load_service(
     frame = cleaned.items.frame
     catalogue = Catalogue(cleaned.item_vocab, [t or "" for t in frame["title"].to_list()],
                           frame["price"].cast(float).fill_null(np.nan).to_numpy(), space)  # fmt: skip
-    saved = load_model(model_dir) if model_dir is not None else None
-    encoder = None
-    if saved is not None and model_dir is not None:
-        check_model_items(saved, cleaned.item_vocab, model_dir)
-        encoder = model_encoder(saved.model, int(saved.manifest["max_len"]))
-    context = InterestContext(vectors, space.codes, encoder=encoder, model_version=saved.version if saved else "")
-    recommender = Recommender(saved.model if saved else None, vectors, catalogue.prices, catalogue.titles)
+    served = served_model(model_dir, cleaned.item_vocab) if model_dir is not None else None
+    context = InterestContext(vectors, space.codes, encoder=served.encoder if served else None,
+                              model_version=served.version if served else "")  # fmt: skip
+    model = served.saved.model if served else None
+    recommender = Recommender(model, vectors, catalogue.prices, catalogue.titles)
     secret = server_secret(secret_folder(db, secret_dir))
     store = SQLStateStore(db)
     keys = KeyStore(Database(db), secret)

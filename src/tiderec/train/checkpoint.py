@@ -28,8 +28,6 @@ class SavedModel:
     manifest: dict[str, Any]
     item_vocab: Vocabulary
     popularity: np.ndarray
-    version: str = ""
-    """Fingerprint of the weights file (sha256 prefix): which model computed a stored user state."""
 
 
 def save_model(

@@ -21,7 +21,7 @@ from tiderec.models.markov import Markov
 from tiderec.models.popularity import Popularity
 from tiderec.models.sasrec import SASRec, SASRecConfig
 from tiderec.models.scorer import Scorer
-from tiderec.train.checkpoint import SavedModel, load_state, weights_version
+from tiderec.train.checkpoint import SavedModel, load_state
 from tiderec.train.inputs import ItemInputs
 
 NEURAL_CONFIGS: dict[str, type[Any]] = {"tiderec": InterestConfig, "sasrec": SASRecConfig, "gru4rec": GRU4RecConfig}
@@ -73,4 +73,4 @@ def load_model(folder: Path) -> SavedModel:
     model = build_model(name, len(vocab), int(manifest["max_len"]), cfg, inputs)
     model.load_state_dict(state)
     model.eval()
-    return SavedModel(name, model, manifest, vocab, popularity, weights_version(folder))
+    return SavedModel(name, model, manifest, vocab, popularity)
