@@ -3,7 +3,7 @@ recommendations p50/p99 at 1, 16 and 64 connections, committed event ingest rate
 to change the user's next recommendations. Server and load generator share this machine's cores.
 
 Usage:
-  .venv/bin/python -m benchmarks.bench_serve [--seconds 10] [--big-factor 32]
+  .venv/bin/python -m benchmarks.bench_serve [--seconds 10] [--big-factor 32] [--workers 1,2]
 
 The per-key rate limit is lifted for the load (it answers 429 beyond 200 requests/s by default).
 Catalogues: Online Retail (raw table, cleaned; MiniLM vectors; the interest model trained 3 epochs, so every
@@ -156,8 +156,8 @@ def retrieval(cleaned: Path, users: int = 300, seed: int = 0) -> dict[str, Any]:
     return out
 
 
-def start(cleaned: Path, model: Path | None, db: Path, port: int) -> subprocess.Popen[bytes]:
-    args = ["--data", str(cleaned), "--db", str(db), "--no-query", "--rate-limit", "1000000"]
+def start(cleaned: Path, model: Path | None, db: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    args = ["--data", str(cleaned), "--db", str(db), "--no-query", "--rate-limit", "1000000", "--workers", str(workers)]
     if model is not None:
         args += ["--model", str(model)]
     return start_server(args, port, timeout=300)
@@ -234,7 +234,9 @@ def visibility(base: str, key: str, item_ids: list[str], trials: int) -> dict[st
     }
 
 
-def measure(name: str, cleaned: Path, model: Path | None, label: str, binary: str, seconds: int) -> dict[str, Any]:
+def measure(
+    name: str, cleaned: Path, model: Path | None, label: str, binary: str, seconds: int, workers: int
+) -> dict[str, Any]:
     item_ids = read_cleaned(cleaned).item_vocab.ids.to_list()
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "tiderec.sqlite"
@@ -242,7 +244,7 @@ def measure(name: str, cleaned: Path, model: Path | None, label: str, binary: st
         key = subprocess.run(create, capture_output=True, text=True, check=True).stdout.strip()
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        proc = start(cleaned, model, db, port)
+        proc = start(cleaned, model, db, port, workers)
         try:
             seed(base, key, item_ids, np.random.default_rng(0))
             recommend = {c: wrk(binary, base, key, RECOMMEND_LUA % (USERS - 1), c, seconds) for c in (1, 16, 64)}
@@ -253,8 +255,8 @@ def measure(name: str, cleaned: Path, model: Path | None, label: str, binary: st
         finally:
             proc.terminate()
             proc.wait(30)
-    return {"catalogue": name, "label": label, "items": len(item_ids), "recommend": recommend,
-            "ingest_batch_100": ingest, "event_to_changed_list": visible, "retrieval": retrieval(cleaned)}  # fmt: skip
+    return {"catalogue": name, "label": label, "items": len(item_ids), "workers": workers, "recommend": recommend,
+            "ingest_batch_100": ingest, "event_to_changed_list": visible}  # fmt: skip
 
 
 def cell(run: dict[str, Any]) -> str:
@@ -271,16 +273,17 @@ def markdown(report: dict[str, Any]) -> str:
         f"Command: `{report['command']}`  ",
         f"Commit {report['commit']}, {report['date']}, {report['machine']}; wrk and the server share the cores.",
         "",
-        "| catalogue | items | recommendations c=1 p50 / p99 ms (req/s) | c=16 | c=64 "
+        "| catalogue | items | workers | recommendations c=1 p50 / p99 ms (req/s) | c=16 | c=64 "
         "| ingest events/s (batches of 100, 4 conns; p99 ms) | event -> changed list p50 / p99 ms (changed) |",
-        "|---|---:|---|---|---|---|---|",
+        "|---|---:|---:|---|---|---|---|---|",
     ]
     for r in report["results"]:
         rec = r["recommend"]
         cells = [cell(rec[c]) for c in rec]
         ing, vis = r["ingest_batch_100"], r["event_to_changed_list"]
         lines.append(
-            f"| {r['label']} | {r['items']:,} | {' | '.join(cells)} | {ing['events_per_s']:,.0f} ({ing['p99_ms']:.1f}) "
+            f"| {r['label']} | {r['items']:,} | {r['workers']} | {' | '.join(cells)} "
+            f"| {ing['events_per_s']:,.0f} ({ing['p99_ms']:.1f}) "
             f"| {vis['p50_ms']} / {vis['p99_ms']} ({vis['changed_share']:.0%}) |"
         )
     lines += [
@@ -291,7 +294,7 @@ def markdown(report: dict[str, Any]) -> str:
         "| catalogue | items | engine | queries | recall@10 / @200 vs exact | ms per search: exact / index |",
         "|---|---:|---|---|---|---|",
     ]
-    for r in report["results"]:
+    for r in report["retrieval"]:
         t = r["retrieval"]
         engine = t["engine"] if t["engine"] == "exact" else f"{t['engine']} (nprobe {t['nprobe']})"
         for kind, row in t["kinds"].items():
@@ -308,6 +311,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--big-factor", type=int, default=32)
+    parser.add_argument("--workers", default="1,2", help="Worker process counts to measure, comma-separated.")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     binary = ensure_wrk()
@@ -317,14 +321,17 @@ def main() -> None:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
         "results": [],
+        "retrieval": [],
     }
     for name, (cleaned, model, label) in (
         ("online-retail", online_retail()),
         (f"or5-x{args.big_factor}", big_catalogue(args.big_factor)),
     ):
-        result = measure(name, cleaned, model, label, binary, args.seconds)
-        report["results"].append(result)
-        print(json.dumps(result), flush=True)
+        for workers in [int(w) for w in args.workers.split(",")]:
+            result = measure(name, cleaned, model, label, binary, args.seconds, workers)
+            report["results"].append(result)
+            print(json.dumps(result), flush=True)
+        report["retrieval"].append({"catalogue": name, "retrieval": retrieval(cleaned)})
         (RESULTS / "serve.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         (RESULTS / "serve.md").write_text(markdown(report), encoding="utf-8")
     print(f"-> {RESULTS / 'serve.md'}")

@@ -30,6 +30,7 @@ class Database:
     def __init__(self, target: str | Path) -> None:
         self.target = str(target)
         self.dialect: Dialect = "postgresql" if is_url(target) else "sqlite"
+        self._depth = 0
         self._conn: Any
         if self.dialect == "postgresql":
             try:
@@ -67,19 +68,32 @@ class Database:
         return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows]
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Statements inside commit together, or not at all."""
-        if self.dialect == "postgresql":
-            with self._conn.transaction():
+    def transaction(self, write: bool = False) -> Iterator[None]:
+        """Statements inside commit together, or not at all. `write` takes SQLite's write lock at the start
+        (BEGIN IMMEDIATE), so a read-modify-write inside cannot interleave with another process's; a transaction
+        opened inside another joins it."""
+        if self._depth:
+            self._depth += 1
+            try:
                 yield
+            finally:
+                self._depth -= 1
             return
-        self._conn.execute("BEGIN")
+        self._depth = 1
         try:
-            yield
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            if self.dialect == "postgresql":
+                with self._conn.transaction():
+                    yield
+                return
+            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        finally:
+            self._depth = 0
 
     def close(self) -> None:
         self._conn.close()

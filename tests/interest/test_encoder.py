@@ -10,7 +10,8 @@ from tiderec.models.interest import InterestModel
 
 
 def test_the_window_encoder_is_the_models_last_state() -> None:
-    """One batch of windows of different lengths (left-padded) gives each window's own last state."""
+    """One batch of windows of different lengths (left-padded) gives each window's own last state; items the
+    model does not know (unknown, or added to the catalogue after training) are left out."""
     torch.manual_seed(0)
     model = InterestModel(12, 8, ModelConfig(dim=16))
     encode = model_encoder(model, max_len=8)
@@ -18,7 +19,8 @@ def test_the_window_encoder_is_the_models_last_state() -> None:
     (state,) = encode([events])
     assert state.shape == (16,)
     shorter = [Event("i9", 9, 2_000_000, 1)]
-    again, empty, alone = encode([[*events, Event("x", -1, 5_000_000, 0)], [], shorter])
+    added_later = Event("new", 12, 6_000_000, 0)
+    again, empty, alone = encode([[*events, Event("x", -1, 5_000_000, 0), added_later], [], shorter])
     np.testing.assert_allclose(again, state, rtol=1e-5, atol=1e-6)
     assert empty.size == 0
     np.testing.assert_allclose(alone, encode([shorter])[0], rtol=1e-5, atol=1e-6)

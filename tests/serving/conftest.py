@@ -32,6 +32,8 @@ from tiderec.text.encode import encode_items
 from tiderec.text.encoders import load_encoder
 from tiderec.text.encoders.base import EncoderConfig
 from tiderec.text.store import write_vectors
+from tiderec.train.config import TrainConfig
+from tiderec.train.experiment import prepare, save_trained, train_model
 from tiderec.types import Events, Items
 
 COLOURS = ["red", "blue", "green", "black", "grey"]
@@ -118,3 +120,10 @@ def write_shop(root: Path) -> Path:
     store, _ = encode_items(result.items, load_encoder(EncoderConfig(name="use", threads=1)), progress=False)
     write_vectors(store, root / "vectors")
     return root / "cleaned"
+
+
+def train_shop_model(cleaned: Path, out: Path, seed: int) -> None:
+    """A small interest model of the shop (2 epochs, dim 16), written to `out`."""
+    prepared = prepare(cleaned)
+    config = TrainConfig(epochs=2, batch_size=32, max_len=8, seed=seed, threads=1, warmup_steps=2)
+    save_trained(out, prepared, train_model(prepared, "tiderec", config, {"dim": 16}, progress=False), config, {})

@@ -34,7 +34,7 @@ def test_oversized_bodies_failures_and_metrics() -> None:
     assert failed.status_code == 500
     assert failed.json() == {"error": "internal error"}
     assert "secret detail" not in failed.text
-    text = metrics.render()
+    text = Metrics.render(metrics.rows())
     assert 'tiderec_requests_total{route="/echo",status="200"} 1' in text
     assert 'tiderec_requests_total{route="/fail",status="500"} 1' in text
     assert 'route="unmatched",status="413"' in text

@@ -9,21 +9,13 @@ from pathlib import Path
 import numpy as np
 from fastapi.testclient import TestClient
 
-from tests.serving.conftest import Setup, write_shop
+from tests.serving.conftest import Setup, train_shop_model, write_shop
 from tiderec.interest.encoder import model_encoder
 from tiderec.serving.app import create_app
 from tiderec.serving.keys import pseudonym
 from tiderec.serving.service import load_service
 from tiderec.train.checkpoint import weights_version
-from tiderec.train.config import TrainConfig
-from tiderec.train.experiment import prepare, save_trained, train_model
 from tiderec.train.registry import load_model
-
-
-def _train(cleaned: Path, out: Path, seed: int) -> None:
-    prepared = prepare(cleaned)
-    config = TrainConfig(epochs=2, batch_size=32, max_len=8, seed=seed, threads=1, warmup_steps=2)
-    save_trained(out, prepared, train_model(prepared, "tiderec", config, {"dim": 16}, progress=False), config, {})
 
 
 def _scores(client: TestClient, key: str, user: str) -> list[float]:
@@ -35,7 +27,7 @@ def _scores(client: TestClient, key: str, user: str) -> list[float]:
 def test_a_retrained_model_is_swapped_in_without_downtime(tmp_path: Path) -> None:
     cleaned = write_shop(tmp_path)
     folder = tmp_path / "model"
-    _train(cleaned, folder, seed=1)
+    train_shop_model(cleaned, folder, seed=1)
     service = load_service(cleaned, tmp_path / "db" / "t.sqlite", folder)
     first = service.context.model_version
     assert first == weights_version(folder)
@@ -48,7 +40,7 @@ def test_a_retrained_model_is_swapped_in_without_downtime(tmp_path: Path) -> Non
     assert stored.model_version == first
     before = _scores(client, key, "x")
 
-    _train(cleaned, folder, seed=2)
+    train_shop_model(cleaned, folder, seed=2)
     statuses: list[int] = []
     stop = threading.Event()
 

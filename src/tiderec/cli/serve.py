@@ -34,8 +34,15 @@ secret_option = click.option(
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--rate-limit", type=float, default=200.0, show_default=True, help="Requests per second per API key.")
 @click.option("--access-log", is_flag=True, help="Log every request (off by default: it costs ~10% of throughput).")
-@click.option("--threads", type=int, default=1, show_default=True,
-              help="Math threads (BLAS, torch, faiss) while serving; one keeps latency flat under load.")  # fmt: skip
+@click.option(
+    "--threads",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Math threads (BLAS, torch, faiss) per worker; one keeps latency flat under load.",
+)
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Worker processes on one socket (one per core to start with); they share the database.")  # fmt: skip
 def serve(
     cleaned_dir: Path,
     model_dir: Path | None,
@@ -49,24 +56,20 @@ def serve(
     rate_limit: float,
     access_log: bool,
     threads: int,
+    workers: int,
 ) -> None:
     """Run the HTTP API (OpenAPI at /docs); create keys first with `tiderec keys create`."""
-    import uvicorn
+    from tiderec.serving.launch import ServeConfig
+    from tiderec.serving.launch import serve as run
 
-    from tiderec.serving.app import Limits, create_app
-    from tiderec.serving.service import limit_threads, load_service
+    def text(path: Path | None) -> str | None:
+        return None if path is None else str(path)
 
-    if threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
-    intents = None if no_query else intent_dir
-    service = load_service(cleaned_dir, db_target, model_dir, vectors, intents, secret_folder(db_target, secret_dir))
-    if rate_limit <= 0:
-        raise ConfigError(f"--rate-limit must be > 0, got {rate_limit}")
-    limit_threads(threads)
-    # asyncio's loop, not uvloop: measured here, uvloop served ~8% more requests but starved some connections
-    # (p99 1.3 s at 64 connections against 86 ms with asyncio); httptools parses HTTP faster than h11.
-    uvicorn.run(create_app(service, Limits(per_second=rate_limit)), host=host, port=port, log_level="info",
-                access_log=access_log, loop="asyncio", http="httptools")  # fmt: skip
+    config = ServeConfig(
+        str(cleaned_dir), db_target, text(model_dir), text(vectors), None if no_query else str(intent_dir),
+        text(secret_dir), rate_limit, threads, workers,
+    )  # fmt: skip
+    run(config, host, port, access_log)
 
 
 @click.group()

@@ -16,12 +16,14 @@ from tiderec.models.base import SequenceModel
 
 
 def model_encoder(model: SequenceModel, max_len: int) -> WindowEncoder:
-    """The encoder over a model in eval mode; events with unknown items (index -1) are left out, and a window
-    without a known item gives an empty state float32[0]."""
+    """The encoder over a model in eval mode; events with items the model does not know are left out (unknown
+    items, index -1, and items added to the catalogue after it was trained), and a window without a known item
+    gives an empty state float32[0]."""
     model.eval()
+    n_items = model.n_items
 
     def encode(windows: Sequence[Sequence[Event]]) -> list[np.ndarray]:
-        known = [[e for e in window if e.item >= 0] for window in windows]
+        known = [[e for e in window if 0 <= e.item < n_items] for window in windows]
         rows = [k for k, events in enumerate(known) if events]
         out = [np.zeros(0, dtype=np.float32) for _ in windows]
         if not rows:

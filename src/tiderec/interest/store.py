@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -13,9 +14,12 @@ from tiderec.storage import Database
 
 
 class StateStore(Protocol):
-    """get/put/delete one user's state; put_many commits several in one transaction."""
+    """get/put/delete one user's state; put_many commits several in one transaction; inside `locked(users)` a
+    read-modify-write of those users cannot interleave with another process's."""
 
     def get(self, user_id: str) -> InterestState | None: ...
+
+    def locked(self, user_ids: Iterable[str]) -> AbstractContextManager[None]: ...
 
     def put(self, state: InterestState) -> None: ...
 
@@ -47,6 +51,16 @@ class SQLStateStore:
     def get(self, user_id: str) -> InterestState | None:
         rows = self.db.query("SELECT payload FROM interest_state WHERE user_id = ?", (user_id,))
         return decode(rows[0][0]) if rows else None
+
+    @contextmanager
+    def locked(self, user_ids: Iterable[str]) -> Iterator[None]:
+        """One write transaction holding these users: SQLite's database write lock, PostgreSQL's per-user advisory
+        locks (taken in sorted order, so two batches never wait on each other in a cycle)."""
+        with self.db.transaction(write=True):
+            if self.db.dialect == "postgresql":
+                for user in sorted(set(user_ids)):
+                    self.db.query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (user,))
+            yield
 
     def put(self, state: InterestState) -> None:
         self.put_many((state,))

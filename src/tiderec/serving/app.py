@@ -3,9 +3,14 @@ scopes, request and batch limits, per-key rate limits, precise 4xx errors and no
 
 from __future__ import annotations
 
+import asyncio
+import os
+import secrets
+import socket
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -57,21 +62,32 @@ class QueryBody(BaseModel):
 
 
 class Metrics:
-    """Prometheus text counters and latency sums per route and status."""
+    """This process's request counts and latency sums per route and status; every process of a service publishes
+    them to the database, and /metrics renders the sums over all of them in Prometheus text format."""
 
     def __init__(self) -> None:
         self.count: dict[tuple[str, int], int] = defaultdict(int)
-        self.seconds: dict[str, float] = defaultdict(float)
+        self.seconds: dict[tuple[str, int], float] = defaultdict(float)
+        self.changes = 0
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         self.count[(route, status)] += 1
-        self.seconds[route] += seconds
+        self.seconds[(route, status)] += seconds
+        self.changes += 1
 
-    def render(self) -> str:
+    def rows(self) -> list[tuple[str, int, int, float]]:
+        """(route, status, count, seconds) of this process."""
+        return [(r, s, n, self.seconds[(r, s)]) for (r, s), n in sorted(self.count.items())]
+
+    @staticmethod
+    def render(rows: list[tuple[str, int, int, float]]) -> str:
+        seconds: dict[str, float] = defaultdict(float)
+        for route, _, _, sec in rows:
+            seconds[route] += sec
         lines = ["# TYPE tiderec_requests_total counter"]
-        lines += [f'tiderec_requests_total{{route="{r}",status="{s}"}} {n}' for (r, s), n in sorted(self.count.items())]
+        lines += [f'tiderec_requests_total{{route="{r}",status="{s}"}} {n}' for r, s, n, _ in rows]
         lines += ["# TYPE tiderec_request_seconds_sum counter"]
-        lines += [f'tiderec_request_seconds_sum{{route="{r}"}} {v:.6f}' for r, v in sorted(self.seconds.items())]
+        lines += [f'tiderec_request_seconds_sum{{route="{r}"}} {v:.6f}' for r, v in sorted(seconds.items())]
         return "\n".join(lines) + "\n"
 
 
@@ -110,11 +126,33 @@ class Guard:
         self.metrics.observe(getattr(route, "path", "unmatched"), status, time.perf_counter() - start)
 
 
-def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
-    """The app over a loaded service; nothing is created at import time."""
+def create_app(service: Service, limits: Limits | None = None, publish_every: float = 1.0) -> FastAPI:
+    """The app over a loaded service; nothing is created at import time. Its request metrics are published to the
+    service's database every `publish_every` seconds (and on each /metrics read), so that the processes sharing
+    one database report their sums."""
     lim = limits or Limits()
-    app = FastAPI(title="tiderec", version="1", description="Interests that move in real time.")
     metrics = Metrics()
+    worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+    def publish() -> None:
+        changes = metrics.changes
+        service.publish_metrics(worker, metrics.rows())
+        metrics.changes -= changes
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async def publisher() -> None:
+            while True:
+                await asyncio.sleep(publish_every)
+                if metrics.changes:
+                    publish()
+
+        task = asyncio.create_task(publisher())
+        yield
+        task.cancel()
+        publish()
+
+    app = FastAPI(title="tiderec", version="1", description="Interests that move in real time.", lifespan=lifespan)
     buckets: dict[str, tuple[float, float]] = {}
     app.add_middleware(Guard, limits=lim, metrics=metrics)
 
@@ -151,7 +189,9 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics_text() -> str:
-        return metrics.render()
+        """Request counts and seconds per route, summed over every process serving with this database."""
+        publish()
+        return Metrics.render(service.metric_totals())
 
     @app.post("/v1/events", dependencies=[ingest])
     async def post_events(body: EventsBody) -> JSONResponse:

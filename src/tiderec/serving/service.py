@@ -4,6 +4,7 @@ committed state, so an event or a query changes the very next list."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -50,6 +51,8 @@ from tiderec.text.store import read_vectors
 from tiderec.train.checkpoint import SavedModel, weights_version
 from tiderec.train.registry import load_model
 from tiderec.types import DAY_US, EVENT_TYPES
+
+log = logging.getLogger("tiderec.serve")
 
 
 @dataclass(frozen=True)
@@ -109,13 +112,66 @@ class Service:
             "CREATE TABLE IF NOT EXISTS catalogue_upserts (item_id TEXT PRIMARY KEY, title TEXT NOT NULL, "
             "price DOUBLE PRECISION, category TEXT, vector {blob} NOT NULL, seq BIGINT NOT NULL)"
         )
-        self._replay_upserts()
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS service_metrics (worker TEXT, route TEXT, status INTEGER, n BIGINT NOT NULL, "
+            "seconds DOUBLE PRECISION NOT NULL, PRIMARY KEY (worker, route, status))"
+        )
+        self.upsert_seq = 0
+        """The last catalogue upsert (by sequence number) this process has applied."""
+        self._followed = ""
+        """The published model version this process last tried to follow (tried once, not on every request)."""
+        self._epoch()
+        if self.model_dir is not None:
+            self._publish_model(self.context.model_version)
+        self._sync()
 
-    def _replay_upserts(self) -> None:
-        """Items upserted through the API before a restart, applied again in the order they came."""
-        rows = self.db.query("SELECT item_id, title, price, category, vector FROM catalogue_upserts ORDER BY seq")
+    def _epoch(self) -> None:
+        """The one-row table every process of the service reads on each call: the catalogue's last upsert
+        sequence number and the model version in service, so processes sharing the database stay in step."""
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS service_epoch (id INTEGER PRIMARY KEY, catalogue_seq BIGINT NOT NULL, "
+            "model_version TEXT NOT NULL)"
+        )
+        if not self.db.query("SELECT 1 FROM service_epoch WHERE id = 1"):
+            ((top,),) = self.db.query("SELECT COALESCE(MAX(seq), 0) FROM catalogue_upserts")
+            self.db.execute(
+                "INSERT INTO service_epoch (id, catalogue_seq, model_version) VALUES (1, ?, '') "
+                "ON CONFLICT(id) DO NOTHING",
+                (int(top),),
+            )
+
+    def _sync(self) -> None:
+        """Catch up with what other processes sharing the database changed: catalogue upserts are applied here
+        and now; a newly published model is loaded in the background (requests go on with the current one)."""
+        ((seq, version),) = self.db.query("SELECT catalogue_seq, model_version FROM service_epoch WHERE id = 1")
+        if seq > self.upsert_seq:
+            self._sync_catalogue(int(seq))
+        if version and version not in (self.context.model_version, self._followed) and self.model_dir is not None:
+            self._followed = version
+            threading.Thread(target=self._follow_model, name="tiderec-follow-model", daemon=True).start()
+
+    def _follow_model(self) -> None:
+        try:
+            reloaded = self.reload_model()
+            log.info("model %s loaded, following another process", reloaded["model_version"])
+        except TiderecError as exc:
+            log.warning("another process published a new model; this one keeps its model: %s", exc)
+
+    def _publish_model(self, version: str) -> None:
+        self.db.execute("UPDATE service_epoch SET model_version = ? WHERE id = 1", (version,))
+
+    def _sync_catalogue(self, upto: int) -> None:
+        """Apply the catalogue upserts this process has not applied yet (any process's, also those made before a
+        restart), in the order they were committed; `upto` is the epoch's sequence number read before."""
+        rows = self.db.query(
+            "SELECT item_id, title, price, category, vector, seq FROM catalogue_upserts WHERE seq > ? ORDER BY seq",
+            (self.upsert_seq,),
+        )
+        self.upsert_seq = max([upto, *(int(row[5]) for row in rows)])
+        if not rows:
+            return
         dim = self.recommender.item_vectors.shape[1]
-        stored = [(ItemIn(i, t, p, c), np.frombuffer(v, dtype=np.float32)) for i, t, p, c, v in rows]
+        stored = [(ItemIn(i, t, p, c), np.frombuffer(v, dtype=np.float32)) for i, t, p, c, v, _ in rows]
         usable = [(item, vector) for item, vector in stored if vector.size == dim]
         if usable:
             self._apply_items([item for item, _ in usable], np.stack([vector for _, vector in usable]))
@@ -138,10 +194,12 @@ class Service:
             unknown += index is None
             event = Event(e.item_id, -1 if index is None else index, e.ts_us, EVENT_TYPES.index(e.event_type))
             keyed.append((e.user_id, event))
-        start = {user: self._state(user) for user in dict.fromkeys(user for user, _ in keyed)}
-        states = update_many(start, keyed, self.context)
+        users = list(dict.fromkeys(user for user, _ in keyed))
+        with self.store.locked(pseudonym(self.secret, user) for user in users):
+            start = {user: self._state(user) for user in users}
+            states = update_many(start, keyed, self.context)
+            self.store.put_many(states.values())
         duplicates = sum(states[user].duplicates - start[user].duplicates for user in states)
-        self.store.put_many(states.values())
         self._count(events)
         return {"accepted": len(events) - duplicates, "duplicates": duplicates, "unknown_items": unknown,
                 "users": len(states)}  # fmt: skip
@@ -246,7 +304,8 @@ class Service:
             low, high = (price.min, price.max) if price else (None, None)
             negated = tuple(n.text for n in result.negations)
             query = QueryInterest(mask_pii(text), vector, now, low, high, negated)
-            self.store.put(apply_query(self._state(user_id), query))
+            with self.store.locked([pseudonym(self.secret, user_id)]):
+                self.store.put(apply_query(self._state(user_id), query))
             out["applied_to_user"] = True
         return out
 
@@ -258,19 +317,22 @@ class Service:
         if not items:
             return {"inserted": 0, "updated": 0, "items": len(cat.vocab)}
         vectors = self.query_encoder.encode_passages([i.title for i in items])
-        seq = time.time_ns()
-        with self.db.transaction():
+        new_ids = {i.item_id for i in items if cat.vocab.index_of(i.item_id) is None}
+        with self.db.transaction(write=True):
+            self.db.execute("UPDATE service_epoch SET catalogue_seq = catalogue_seq + ? WHERE id = 1", (len(items),))
+            ((top,),) = self.db.query("SELECT catalogue_seq FROM service_epoch WHERE id = 1")
             self.db.executemany(
                 "INSERT INTO catalogue_upserts (item_id, title, price, category, vector, seq) "
                 "VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(item_id) DO UPDATE SET title = excluded.title, price = excluded.price, "
                 "category = excluded.category, vector = excluded.vector, seq = excluded.seq",
-                [(i.item_id, i.title, i.price, i.category, v.astype(np.float32).tobytes(), seq + k)
+                [(i.item_id, i.title, i.price, i.category, v.astype(np.float32).tobytes(), top - len(items) + 1 + k)
                  for k, (i, v) in enumerate(zip(items, vectors, strict=True))],
             )  # fmt: skip
-        return self._apply_items(items, vectors)
+        self._sync()
+        return {"inserted": len(new_ids), "updated": len(items) - len(new_ids), "items": len(self.catalogue.vocab)}
 
-    def _apply_items(self, items: list[ItemIn], vectors: np.ndarray) -> dict[str, int]:
+    def _apply_items(self, items: list[ItemIn], vectors: np.ndarray) -> None:
         """Put items (with their text vectors float32[len(items), d]) into the catalogue and the recommender."""
         cat = self.catalogue
         new_ids = list(dict.fromkeys(i.item_id for i in items if cat.vocab.index_of(i.item_id) is None))
@@ -288,7 +350,6 @@ class Service:
         self.catalogue = Catalogue(vocab, titles, self.recommender.prices, space)
         self.context = replace(self.context, item_vectors=self.recommender.item_vectors, categories=codes)
         self.catalogue_version += 1
-        return {"inserted": len(new_ids), "updated": len(items) - len(new_ids), "items": n}
 
     def _dashboard(self, user_id: str) -> str:
         """A self-contained HTML page: the user's interests over their recent window, migrations, current
@@ -354,6 +415,7 @@ class Service:
                 previous = self.context.model_version
                 self.recommender = recommender
                 self.context = replace(self.context, encoder=served.encoder, model_version=served.version)
+                self._publish_model(served.version)
                 break
         return {"model_version": served.version, "previous_version": previous,
                 "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
@@ -364,35 +426,60 @@ class Service:
 
     def ingest(self, events: list[EventIn]) -> dict[str, int]:
         with self.lock:
+            self._sync()
             return self._ingest(events)
 
     def trends(self, top: int = 10) -> dict[str, Any]:
         with self.lock:
+            self._sync()
             return self._trends(top)
 
     def recommend(self, user_id: str, k: int, explore: bool = False, now_us: int | None = None) -> dict[str, Any]:
         with self.lock:
+            self._sync()
             return self._recommend(user_id, k, explore, now_us)
 
     def interests(self, user_id: str) -> dict[str, Any]:
         with self.lock:
+            self._sync()
             return self._interests(user_id)
 
     def query(self, text: str, user_id: str | None, now_us: int | None = None) -> dict[str, Any]:
         with self.lock:
+            self._sync()
             return self._query(text, user_id, now_us)
 
     def upsert_items(self, items: list[ItemIn]) -> dict[str, int]:
         with self.lock:
+            self._sync()
             return self._upsert_items(items)
 
     def dashboard(self, user_id: str) -> str:
         with self.lock:
+            self._sync()
             return self._dashboard(user_id)
 
     def forget(self, user_id: str) -> bool:
         with self.lock:
             return self._forget(user_id)
+
+    def publish_metrics(self, worker: str, rows: list[tuple[str, int, int, float]]) -> None:
+        """This process's request counters (route, status, count, seconds) where every process's are summed."""
+        with self.lock, self.db.transaction():
+            self.db.executemany(
+                "INSERT INTO service_metrics (worker, route, status, n, seconds) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(worker, route, status) DO UPDATE SET n = excluded.n, seconds = excluded.seconds",
+                [(worker, *row) for row in rows],
+            )
+
+    def metric_totals(self) -> list[tuple[str, int, int, float]]:
+        """(route, status, count, seconds) summed over every process that served with this database."""
+        with self.lock:
+            rows = self.db.query(
+                "SELECT route, status, SUM(n), SUM(seconds) FROM service_metrics GROUP BY route, status "
+                "ORDER BY route, status"
+            )
+        return [(str(r), int(st), int(n), float(sec)) for r, st, n, sec in rows]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,92 @@
+"""Several processes serving one database stay in step: catalogue upserts and model swaps made through one are
+followed by the others, concurrent ingests of one user lose no event, and /metrics sums every process."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.serving.conftest import train_shop_model, write_shop
+from tiderec.serving.service import EventIn, ItemIn, load_service
+from tiderec.testing.server import TIDEREC, free_port, start_server
+from tiderec.train.checkpoint import weights_version
+
+
+def test_processes_sharing_a_database_follow_upserts_and_model_swaps(tmp_path: Path) -> None:
+    cleaned = write_shop(tmp_path)
+    folder = tmp_path / "model"
+    train_shop_model(cleaned, folder, seed=1)
+    db = tmp_path / "db" / "t.sqlite"
+    first, second = load_service(cleaned, db, folder), load_service(cleaned, db, folder)
+
+    item = ItemIn("k1", "purple inflatable kayak paddle", 90.0, None)
+    assert first.upsert_items([item]) == {"inserted": 1, "updated": 0, "items": 31}
+    event = EventIn("x", "k1", 1_700_000_000_000_000, "cart")
+    assert second.ingest([event])["unknown_items"] == 0
+    assert second.catalogue.titles[-1] == item.title
+    renamed = ItemIn("k1", "purple kayak paddle, carbon", 120.0, None)
+    assert second.upsert_items([renamed])["updated"] == 1
+    assert first.recommend("x", 3)["user_id"] == "x"
+    assert first.catalogue.titles[-1] == renamed.title
+    assert len(first.catalogue.vocab) == len(second.catalogue.vocab) == 31
+
+    old = first.context.model_version
+    train_shop_model(cleaned, folder, seed=2)
+    new = first.reload_model()["model_version"]
+    assert new == weights_version(folder) != old
+    assert second.context.model_version == old
+    second.recommend("x", 3)
+    deadline = time.monotonic() + 60
+    while second.context.model_version != new and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert second.context.model_version == new
+
+    first.publish_metrics("a", [("/v1/events", 200, 3, 0.5)])
+    second.publish_metrics("b", [("/v1/events", 200, 2, 0.25), ("/v1/events", 400, 1, 0.01)])
+    first.publish_metrics("a", [("/v1/events", 200, 4, 0.75)])
+    assert first.metric_totals() == [("/v1/events", 200, 6, 1.0), ("/v1/events", 400, 1, 0.01)]
+
+
+def test_two_workers_lose_no_concurrent_event(tmp_path: Path) -> None:
+    cleaned = write_shop(tmp_path)
+    db = tmp_path / "db" / "t.sqlite"
+    create = [TIDEREC, "keys", "create", "ops", "--scope", "admin", "--db", str(db)]
+    key = subprocess.run(create, capture_output=True, text=True, check=True).stdout.strip()
+    port = free_port()
+    proc = start_server(["--data", str(cleaned), "--db", str(db), "--no-query", "--workers", "2"], port)
+    base = f"http://127.0.0.1:{port}"
+    accepted: list[int] = []
+    try:
+
+        def post(thread: int) -> None:
+            for batch in range(20):
+                ts = 1_700_000_000 + 1000 * thread + 10 * batch
+                events = [{"user_id": "shared", "item_id": f"i{(thread + k) % 30}", "ts": ts + k} for k in range(3)]
+                answer = httpx.post(
+                    f"{base}/v1/events", json={"events": events}, headers={"X-API-Key": key}, timeout=30
+                )
+                assert answer.status_code == 200, answer.text
+                accepted.append(answer.json()["accepted"])
+
+        threads = [threading.Thread(target=post, args=(t,)) for t in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
+            assert sum(accepted) == 360
+            assert client.get("/v1/users/shared/interests").json()["events"] == 360
+            time.sleep(1.5)
+            metrics = client.get("/metrics").text
+        assert 'tiderec_requests_total{route="/v1/events",status="200"} 120' in metrics
+        with sqlite3.connect(db) as conn:
+            (workers,) = conn.execute("SELECT COUNT(DISTINCT worker) FROM service_metrics WHERE n > 0").fetchone()
+        assert workers == 2
+    finally:
+        proc.terminate()
+        proc.wait(30)
