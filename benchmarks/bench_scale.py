@@ -7,15 +7,15 @@ Usage:
       (one measurement in a fresh process, printed as JSON; the main command runs these)
 
 Data: Online Retail 5-core grown F times with `tiderec grow` (k disjoint worlds: fresh user/item ids per copy,
-titles recombined from real titles of the same category), cleaned with the dataset's preset. Encoding: every
-item title with USE-multilingual (numpy), local = one process with all cores, Ray = Ray Data actor pool
-(cluster CPUs - 1 actors) on a local cluster with all cores. Training: the interest model (ids, event types,
-time; no text), sampled softmax (2048 negatives) since full softmax over 100x the catalogue does not fit,
-batch 256, one epoch capped at --steps steps (windows/s; an epoch's cost = windows / throughput); Ray = 2 DDP
-workers of 1 CPU each. Peak memory: the driver's peak RSS (VmHWM), and the largest private memory (RssAnon +
-RssFile, sampled every 0.2 s; object-store pages left out) any Ray worker process reached.
-Quality: full-softmax interest model on 1x for --quality-epochs epochs (no early stopping), validation NDCG@10
-per epoch for local (two seeds, which gives the noise) and for Ray with 2 workers.
+titles recombined from real titles of the same category), cleaned with the dataset's preset. Encoding: every item
+title with USE-multilingual (numpy), written into a store folder as it is encoded; local = one process with all
+cores, Ray = Ray Data actor pool (cluster CPUs - 1 actors) on a local cluster with all cores. Training: the
+interest model (ids, event types, time; no text), sampled softmax (2048 negatives) since full softmax over 100x the
+catalogue does not fit, batch 256, one epoch capped at --steps steps (windows/s; an epoch's cost = windows /
+throughput); Ray = 2 DDP workers of 1 CPU each. Peak memory: the driver's peak RSS (VmHWM), and the largest private
+memory (RssAnon + RssFile, sampled every 0.2 s; object-store pages left out) any Ray worker process reached.
+Quality: full-softmax interest model on 1x for --quality-epochs epochs (no early stopping), validation NDCG@10 per
+epoch for local (two seeds, which gives the noise) and for Ray with 2 workers.
 Writes benchmarks/results/scale.{json,md}.
 """
 
@@ -27,6 +27,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -138,11 +139,14 @@ def driver_peak_mib() -> float:
 def measure_encode(folder: Path, engine: str) -> dict[str, Any]:
     items = Items.read_parquet(folder / "items.parquet")
     start = time.perf_counter()
-    with RayPeak() as peak:
+    with RayPeak() as peak, tempfile.TemporaryDirectory(dir=folder) as scratch:
+        out = Path(scratch) / "vectors"
         if engine == "ray":
-            _, report = encode_items_ray(items, EncoderConfig(name="use"), ray_config=RayConfig(num_cpus=CORES))
+            use = EncoderConfig(name="use")
+            _, report = encode_items_ray(items, use, ray_config=RayConfig(num_cpus=CORES), out=out)
         else:
-            _, report = encode_items(items, load_encoder(EncoderConfig(name="use", threads=CORES)), progress=False)
+            encoder = load_encoder(EncoderConfig(name="use", threads=CORES))
+            _, report = encode_items(items, encoder, progress=False, out=out)
     wall = time.perf_counter() - start
     return {
         "items": report.items,

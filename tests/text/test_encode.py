@@ -133,3 +133,25 @@ def test_unknown_template_field_lists_the_valid_ones() -> None:
 
     with pytest.raises(ConfigError, match=r"fields\.0: Input should be 'title', 'category'"):
         configs.from_dict(ItemTextTemplate, {"fields": ["name"]})
+
+
+def test_written_as_encoded_in_small_chunks_equals_in_memory(tmp_path: Path) -> None:
+    """Streaming into the store (chunks of 4 texts, duplicates across chunks, an incremental run reading the
+    previous store mapped from the folder it replaces) gives the in-memory result, file and all."""
+    titles = [f"item {i % 13} title" for i in range(40)] + [""]
+    items = Items.from_frame(pl.DataFrame({"item_id": [f"i{i}" for i in range(41)], "title": titles}))
+    expected, _ = encode_items(items, HashEncoder(), progress=False)
+    out = tmp_path / "store"
+    written, report = encode_items(items, HashEncoder(), progress=False, out=out, chunk=4)
+    assert isinstance(written.vectors, np.memmap)
+    np.testing.assert_array_equal(written.vectors, expected.vectors)
+    np.testing.assert_array_equal(read_vectors(out).vectors, expected.vectors)
+    assert not read_vectors(out).vectors[40].any()
+    assert (report.encoded, report.items) == (40, 41)
+    changed = Items.from_frame(items.frame.with_columns(pl.Series("title", ["new words", *titles[1:]])))
+    enc = HashEncoder()
+    again, report = encode_items(changed, enc, previous=read_vectors(out, mapped=True), out=out, chunk=4)
+    assert (report.encoded, report.reused, enc.seen) == (1, 39, ["new words"])
+    fresh, _ = encode_items(changed, HashEncoder(), progress=False)
+    np.testing.assert_array_equal(read_vectors(out).vectors, fresh.vectors)
+    np.testing.assert_array_equal(again.vectors, fresh.vectors)

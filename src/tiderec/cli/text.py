@@ -22,7 +22,6 @@ from tiderec.text import (
     encode_items,
     load_encoder,
     read_vectors,
-    write_vectors,
 )
 from tiderec.text.ray_encode import RayEncodeConfig, encode_items_ray
 from tiderec.types import Items
@@ -104,12 +103,11 @@ def encode_folder(
     template = configs.load(ItemTextTemplate, template_path) if template_path else ItemTextTemplate()
     previous = None
     if not full and (target / "manifest.json").is_file():
-        previous = read_vectors(target)
+        previous = read_vectors(target, mapped=True)
     if ray is not None:
-        vectors, report = encode_items_ray(items, config, template, previous, RayConfig(address=ray_address), ray)
+        _, report = encode_items_ray(items, config, template, previous, RayConfig(address=ray_address), ray, target)
     else:
-        vectors, report = encode_items(items, load_encoder(config), template, previous)
-    write_vectors(vectors, target)
+        _, report = encode_items(items, load_encoder(config), template, previous, out=target)
     return report
 
 

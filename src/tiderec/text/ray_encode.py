@@ -22,7 +22,7 @@ from tiderec import config as configs
 from tiderec.cluster import RayConfig, cluster_cpus, connect
 from tiderec.config import STRICT
 from tiderec.errors import ConfigError
-from tiderec.text.encode import EncodeReport, plan_encoding, space_of
+from tiderec.text.encode import EncodePlan, EncodeReport, fill_store, plan_encoding, space_of
 from tiderec.text.encoders import EncoderConfig, load_encoder
 from tiderec.text.store import ItemVectors, VectorSpace
 from tiderec.text.template import ItemTextTemplate
@@ -81,15 +81,15 @@ def fixed_size(vectors: np.ndarray) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
 
 
-def read_vectors_into(folder: Path, out: np.ndarray) -> tuple[int, int]:
-    """Scatter every {row, vector} Parquet file of `folder` into `out` float32[n, d], one file at a time;
-    (rows written, over-length texts)."""
+def place_vectors(folder: Path, plan: EncodePlan, target: np.ndarray) -> tuple[int, int]:
+    """Every {row, vector} Parquet file of `folder` (row = position in `plan.unique`) into the rows of `target`
+    that have those texts, one file at a time; (vectors read, over-length texts)."""
     written, over = 0, 0
     for path in sorted(folder.glob("*.parquet")):
         table = pq.read_table(path)
         rows = table.column("row").to_numpy()
-        vectors = table.column("vector").combine_chunks()
-        out[rows] = vectors.flatten().to_numpy().reshape(len(rows), out.shape[1])
+        vectors = table.column("vector").combine_chunks().flatten().to_numpy().reshape(len(rows), target.shape[1])
+        plan.place(rows.astype(np.int64), vectors, target)
         written += len(rows)
         over += int(table.column("over_length").to_numpy().sum())
     return written, over
@@ -102,8 +102,10 @@ def encode_items_ray(
     previous: ItemVectors | None = None,
     ray_config: RayConfig | None = None,
     config: RayEncodeConfig | None = None,
+    out: Path | None = None,
 ) -> tuple[ItemVectors, EncodeReport]:
-    """`encode_items` on a Ray cluster: same plan, same store; texts encoded by a pool of actors."""
+    """`encode_items` on a Ray cluster: same plan, same store (written to `out` in flat memory, as there);
+    texts encoded by a pool of actors."""
     cfg = config or RayEncodeConfig()
     tpl = template or ItemTextTemplate()
     ray = connect(ray_config)
@@ -113,7 +115,13 @@ def encode_items_ray(
     plan = plan_encoding(items, space, tpl, previous)
     start = time.perf_counter()
     over_length = 0
-    if plan.unique:
+
+    def fill(target: np.ndarray) -> None:
+        nonlocal over_length
+        if previous is not None:
+            plan.copy_reused(previous.vectors, target)
+        if not plan.unique:
+            return
         scratch = Path(cfg.scratch) if cfg.scratch else Path(tempfile.mkdtemp(prefix="tiderec-encode-"))
         texts_dir, vectors_dir = scratch / "texts", scratch / "vectors"
         try:
@@ -129,15 +137,15 @@ def encode_items_ray(
                 num_gpus=cfg.gpus_per_actor or None,
             )
             dataset.write_parquet(str(vectors_dir))
-            encoded = np.zeros((len(plan.unique), plan.store.space.dim), dtype=np.float32)
-            written, over_length = read_vectors_into(vectors_dir, encoded)
+            written, over_length = place_vectors(vectors_dir, plan, target)
             if written != len(plan.unique):
                 raise RuntimeError(f"Ray encoding returned {written:,} vectors for {len(plan.unique):,} texts")
         finally:
             if cfg.scratch is None:
                 shutil.rmtree(scratch, ignore_errors=True)
-        plan.fill(encoded)
-    return plan.store, plan.report(plan.store.space.encoder, over_length, time.perf_counter() - start)
+
+    vectors = fill_store(plan, fill, out)
+    return plan.store(vectors), plan.report(space.encoder, over_length, time.perf_counter() - start)
 
 
 def write_texts(texts: list[str], folder: Path, rows_per_file: int) -> None:

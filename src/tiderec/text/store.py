@@ -7,6 +7,7 @@ and an incremental run knows which vectors it may reuse.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,18 +77,50 @@ class ItemVectors:
 
 
 def write_vectors(vectors: ItemVectors, out: Path) -> None:
-    fields = {"space": vectors.space.to_dict(), "template": vectors.template, "count": len(vectors)}
-    with writing(out, KIND, fields) as tmp:
+    with writing(out, KIND, _fields(vectors)) as tmp:
         np.save(tmp / "vectors.npy", vectors.vectors, allow_pickle=False)
-        pl.DataFrame(
-            {"item_id": vectors.item_ids, "text_hash": vectors.text_hashes, "text": vectors.texts}
-        ).write_parquet(tmp / "items.parquet")
+        _write_items(vectors, tmp)
 
 
-def read_vectors(folder: Path) -> ItemVectors:
+def write_store(
+    out: Path,
+    store: Callable[[np.ndarray], ItemVectors],
+    shape: tuple[int, int],
+    fill: Callable[[np.ndarray], None],
+) -> np.ndarray:
+    """Write a store at `out` whose vectors float32[shape] are filled in place, in the file, by `fill` (it gets
+    an np.memmap, so a catalogue of any size is written in flat memory); `store` wraps the vectors with the
+    rest of the store. Returns the written vectors, mapped read-only."""
+    fields: dict[str, Any] = {}
+    with writing(out, KIND, fields) as tmp:
+        target = np.lib.format.open_memmap(tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=shape)
+        whole = store(target)
+        fields.update(_fields(whole))
+        fill(target)
+        target.flush()
+        _write_items(whole, tmp)
+        del target, whole
+    vectors: np.ndarray = np.load(out / "vectors.npy", mmap_mode="r")
+    return vectors
+
+
+def _fields(vectors: ItemVectors) -> dict[str, Any]:
+    """The manifest's fields (filled into `writing`'s dict, which it reads when the folder is complete)."""
+    return {"space": vectors.space.to_dict(), "template": vectors.template, "count": len(vectors)}
+
+
+def _write_items(vectors: ItemVectors, folder: Path) -> None:
+    pl.DataFrame({"item_id": vectors.item_ids, "text_hash": vectors.text_hashes, "text": vectors.texts}).write_parquet(
+        folder / "items.parquet"
+    )
+
+
+def read_vectors(folder: Path, mapped: bool = False) -> ItemVectors:
+    """The store at `folder`; `mapped` maps the vectors read-only instead of reading them (for a large store
+    that is only partly read, e.g. the previous store of an incremental encoding)."""
     manifest = read_manifest(folder, (KIND,))
     rows = pl.read_parquet(folder / "items.parquet")
-    vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+    vectors = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r" if mapped else None)
     return ItemVectors(
         item_ids=rows["item_id"],
         vectors=vectors,
