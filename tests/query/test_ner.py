@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,20 +11,21 @@ import torch
 from safetensors.torch import save_file
 
 from tiderec.errors import DatasetError
-from tiderec.query.crf import CRF
+from tiderec.query.crf import CRF, mean_scores, viterbi
 from tiderec.query.ner import (
     Dictionary,
     Gazetteer,
     Sentence,
     TrainConfig,
     TrainedTagger,
+    ensemble,
     prf,
     read_bio,
     read_dictionaries,
     spans,
     train_tagger,
 )
-from tiderec.query.tagger import CharTagger, TaggerConfig
+from tiderec.query.tagger import CharTagger, TaggerConfig, ensemble_decode
 
 TAGS = ["O", "B-HCCX", "B-HPPX", "I-HCCX", "I-HPPX"]
 
@@ -85,6 +87,32 @@ def test_crf_viterbi_and_partition_match_brute_force() -> None:
         nll = crf.nll(emissions[row : row + 1], gold, mask[row : row + 1]).item()
         log_z = float(torch.logsumexp(torch.tensor(list(scores.values())), 0))
         assert nll == pytest.approx(log_z - scores[best], abs=1e-3)
+
+
+def test_crf_marginals_match_brute_force_and_their_decode_is_valid_bio() -> None:
+    torch.manual_seed(2)
+    crf = CRF(TAGS)
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.normal_()
+        emissions = torch.randn(2, 4, len(TAGS)) * 2
+        mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]], dtype=torch.bool)
+        probs = crf.marginals(emissions, mask)
+        trans, start = crf._scores()
+        for row in range(2):
+            n = int(mask[row].sum())
+            weight = torch.zeros(n, len(TAGS), dtype=torch.float64)
+            for path in itertools.product(range(len(TAGS)), repeat=n):
+                s = start[path[0]] + emissions[row, 0, path[0]] + crf.end[path[-1]]
+                for k in range(1, n):
+                    s = s + trans[path[k - 1], path[k]] + emissions[row, k, path[k]]
+                for k, tag in enumerate(path):
+                    weight[k, tag] += float(torch.exp(s))
+            expected = weight / weight.sum(1, keepdim=True)
+            assert torch.allclose(probs[row, :n].double(), expected, atol=1e-4)
+        decoded = crf.decode_marginals(probs, mask)
+    for row in range(2):
+        assert _valid_bio([TAGS[t] for t in decoded[row, : int(mask[row].sum())].tolist()])
 
 
 def test_crf_decode_never_breaks_bio_even_when_emissions_want_it() -> None:
@@ -176,9 +204,110 @@ def test_the_older_artefact_layout_still_loads(tmp_path: Path) -> None:
     (tmp_path / "tagger.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
     loaded = TrainedTagger.load(tmp_path)
     assert loaded.gazetteer is None
-    assert loaded.model.crf is None
+    assert loaded.models[0].crf is None
     (found,) = loaded.predict([list("华为")])
     assert all(0 <= a < b <= 2 for a, b, _ in found)
+
+
+def test_mean_crf_scores_and_explicit_viterbi_decode_like_the_crf() -> None:
+    torch.manual_seed(1)
+    crfs = [CRF(TAGS), CRF(TAGS)]
+    with torch.no_grad():
+        for crf in crfs:
+            for p in crf.parameters():
+                p.normal_()
+    trans, start, end = mean_scores(crfs)
+    with torch.no_grad():
+        assert torch.allclose(trans, (crfs[0]._scores()[0] + crfs[1]._scores()[0]) / 2)
+        assert torch.allclose(start, (crfs[0]._scores()[1] + crfs[1]._scores()[1]) / 2)
+        assert torch.allclose(end, (crfs[0].end + crfs[1].end) / 2)
+        emissions, mask = torch.randn(3, 5, len(TAGS)), torch.tensor([[1] * 5, [1] * 3 + [0] * 2, [1] + [0] * 4]) > 0
+        assert torch.equal(viterbi(emissions, mask, *mean_scores(crfs[:1])), crfs[0].decode(emissions, mask))
+    with pytest.raises(ValueError, match="at least one"):
+        mean_scores([])
+
+
+@pytest.fixture(scope="module")
+def members() -> list[TrainedTagger]:
+    """Two taggers trained on the toy titles with different seeds (seconds)."""
+    config = TrainConfig(model=SMALL, epochs=15, patience=15, lr_decay=1.0, folds=2)
+    return [train_tagger(_toy(), _toy(), replace(config, seed=seed), progress=False)[0] for seed in (0, 1)]
+
+
+def test_an_ensemble_of_one_decodes_exactly_like_its_model(members: list[TrainedTagger]) -> None:
+    texts = [list("新款华为手机包邮"), list("苹果耳机"), [], list("三星平板小米手表")]
+    single = members[0]
+    assert ensemble([single]).predict(texts) == single.predict(texts)
+    assert ensemble([single, single]).predict(texts) == single.predict(texts)
+    model = single.models[0].eval()
+    chars, bigrams = torch.randint(0, 20, (2, 6)), torch.randint(0, 20, (2, 6))
+    flags, mask = torch.rand(2, 6, model.n_flags), torch.tensor([[1] * 6, [1] * 4 + [0] * 2]) > 0
+    with torch.inference_mode():
+        alone = model.decode(model(chars, bigrams, flags), mask)
+        assert torch.equal(ensemble_decode([model], chars, bigrams, flags, mask), alone)
+
+
+def test_an_ensemble_round_trips_with_identical_predictions(tmp_path: Path, members: list[TrainedTagger]) -> None:
+    both = ensemble(members)
+    assert len(both.models) == 2
+    texts = [s.chars for s in _toy()] + [list("小米华为耳机"), list("😀"), []]
+    both.save(tmp_path / "tagger")
+    assert json.loads((tmp_path / "tagger" / "tagger.json").read_text(encoding="utf-8"))["members"] == 2
+    again = TrainedTagger.load(tmp_path / "tagger")
+    assert len(again.models) == 2
+    assert again.predict(texts) == both.predict(texts)
+
+
+def test_a_mean_marginals_ensemble_round_trips_and_decodes_valid_spans(
+    tmp_path: Path, members: list[TrainedTagger]
+) -> None:
+    both = ensemble(members, "marginals")
+    texts = [s.chars for s in _toy()] + [list("华为😀手机"), list("x" * 300), []]
+    both.save(tmp_path)
+    assert json.loads((tmp_path / "tagger.json").read_text(encoding="utf-8"))["decode"] == "marginals"
+    again = TrainedTagger.load(tmp_path)
+    found = again.predict(texts)
+    assert again.decode == "marginals"
+    assert found == both.predict(texts)
+    for text, entities in zip(texts, found, strict=True):
+        assert all(0 <= a < b <= len(text) and kind in ("HPPX", "HCCX") for a, b, kind in entities)
+    with pytest.raises(ValueError, match="unknown ensemble decode 'vote'; valid: scores, marginals"):
+        ensemble(members, "vote")
+
+
+def test_the_single_model_layout_before_ensembles_still_loads(tmp_path: Path, members: list[TrainedTagger]) -> None:
+    single = members[0]
+    single.save(tmp_path)
+    meta = json.loads((tmp_path / "tagger.json").read_text(encoding="utf-8"))
+    del meta["members"]
+    (tmp_path / "tagger.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    weights = {k: v.contiguous() for k, v in single.models[0].state_dict().items()}
+    save_file(weights, str(tmp_path / "tagger.safetensors"))
+    texts = [s.chars for s in _toy()]
+    assert TrainedTagger.load(tmp_path).predict(texts) == single.predict(texts)
+
+
+def test_a_truncated_ensemble_artefact_is_a_precise_error(tmp_path: Path, members: list[TrainedTagger]) -> None:
+    ensemble(members).save(tmp_path)
+    meta = json.loads((tmp_path / "tagger.json").read_text(encoding="utf-8"))
+    (tmp_path / "tagger.json").write_text(json.dumps(meta | {"members": 3}), encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"no weights for member\(s\) \[2\] of 3"):
+        TrainedTagger.load(tmp_path)
+    (tmp_path / "tagger.json").write_text(json.dumps(meta | {"members": 1}), encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"belongs to no member 0\.\.0"):
+        TrainedTagger.load(tmp_path)
+
+
+def test_an_ensemble_rejects_members_of_other_vocabularies(members: list[TrainedTagger]) -> None:
+    other = [Sentence(list("一加手机"), ["B-HPPX", "I-HPPX", "B-HCCX", "I-HCCX"]), *_toy()]
+    config = TrainConfig(model=SMALL, epochs=1, folds=2)
+    stranger, _ = train_tagger(other, other, config, progress=False)
+    with pytest.raises(ValueError, match="vocabularies"):
+        ensemble([members[0], stranger])
+    with pytest.raises(ValueError, match="at least one"):
+        ensemble([])
+    with pytest.raises(ValueError, match="differ in shape"):
+        TrainedTagger([members[0].models[0], CharTagger(40, TAGS, PLAIN)], members[0].chars, TAGS)
 
 
 def test_on_a_real_slice_lexicon_flags_and_crf_beat_the_dictionary(data_root: Path) -> None:

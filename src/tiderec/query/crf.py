@@ -1,8 +1,11 @@
 """A linear-chain CRF over BIO tags: emissions float[B, T, n_tags] + mask bool[B, T] -> negative log-likelihood
 (training) or the Viterbi path int64[B, T] (inference). Transitions that break BIO (O -> I-X, B-X -> I-Y, start
--> I-X) are forbidden, so every decoded path is a valid BIO sequence. Pure torch, no data handling."""
+-> I-X) are forbidden, so every decoded path is a valid BIO sequence. viterbi takes the scores explicitly, so an
+ensemble decodes its members' mean scores (mean_scores) once. Pure torch, no data handling."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -65,17 +68,59 @@ class CRF(nn.Module):
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """int64[B, T]: the best valid path per row (positions past a row's length hold 0)."""
         trans, start = self._scores()
-        b, t, n = emissions.shape
-        score = start + emissions[:, 0]  # [B, n]
-        back = torch.zeros(b, t, n, dtype=torch.long)
+        return viterbi(emissions, mask, trans, start, self.end)
+
+    def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """float[B, T, n]: P(tag at position | sentence) by forward-backward (rows past a row's length: undefined)."""
+        trans, start = self._scores()
+        _, t, _ = emissions.shape
+        alphas = [start + emissions[:, 0]]  # each [B, n]
         for k in range(1, t):
-            best, arg = (score.unsqueeze(2) + trans.unsqueeze(0)).max(dim=1)  # [B, n]
-            keep = mask[:, k : k + 1]
-            back[:, k] = torch.where(keep, arg, torch.arange(n).expand(b, n))
-            score = torch.where(keep, best + emissions[:, k], score)
-        last = (score + self.end).argmax(dim=1)  # [B]
-        path = torch.zeros(b, t, dtype=torch.long)
-        path[:, t - 1] = last
-        for k in range(t - 1, 0, -1):
-            path[:, k - 1] = back[torch.arange(b), k, path[:, k]]
-        return path * mask.long()
+            nxt = torch.logsumexp(alphas[-1].unsqueeze(2) + trans.unsqueeze(0), dim=1) + emissions[:, k]
+            alphas.append(torch.where(mask[:, k : k + 1], nxt, alphas[-1]))
+        end = self.end.expand_as(alphas[0])
+        betas = [end]  # betas[0] is position t - 1
+        for k in range(t - 2, -1, -1):
+            after = emissions[:, k + 1] + betas[-1]  # [B, n]
+            nxt = torch.logsumexp(trans.unsqueeze(0) + after.unsqueeze(1), dim=2)  # [B, n]
+            betas.append(torch.where(mask[:, k + 1 : k + 2], nxt, end))
+        log_z = torch.logsumexp(alphas[-1] + self.end, dim=1)  # [B]
+        joint = torch.stack(alphas, dim=1) + torch.stack(betas[::-1], dim=1)  # [B, T, n]
+        return torch.exp(joint - log_z[:, None, None])
+
+    def decode_marginals(self, probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """int64[B, T]: the valid BIO path with the highest sum of log tag probabilities probs float[B, T, n] (e.g.
+        marginals averaged over an ensemble's members); only the BIO constraints of this CRF apply."""
+        logp = torch.log(probs.clamp_min(1e-9))
+        return viterbi(logp, mask, self.penalty, self.start_penalty, torch.zeros_like(self.start_penalty))
+
+
+def mean_scores(crfs: Sequence[CRF]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean transition [n, n], start [n] and end [n] scores (BIO penalties included) of CRFs over the same tags: with
+    mean emissions, one Viterbi decodes an ensemble (a product of the members' path scores)."""
+    if not crfs:
+        raise ValueError("mean_scores needs at least one CRF")
+    parts = [(*crf._scores(), crf.end) for crf in crfs]
+    trans, start, end = (torch.stack(p).mean(0) for p in zip(*parts, strict=True))
+    return trans, start, end
+
+
+def viterbi(
+    emissions: torch.Tensor, mask: torch.Tensor, trans: torch.Tensor, start: torch.Tensor, end: torch.Tensor
+) -> torch.Tensor:
+    """int64[B, T]: the best path per row under emissions float[B, T, n], transitions [n, n], start and end scores
+    [n] (positions past a row's length, mask bool[B, T] false, hold 0)."""
+    b, t, n = emissions.shape
+    score = start + emissions[:, 0]  # [B, n]
+    back = torch.zeros(b, t, n, dtype=torch.long)
+    for k in range(1, t):
+        best, arg = (score.unsqueeze(2) + trans.unsqueeze(0)).max(dim=1)  # [B, n]
+        keep = mask[:, k : k + 1]
+        back[:, k] = torch.where(keep, arg, torch.arange(n).expand(b, n))
+        score = torch.where(keep, best + emissions[:, k], score)
+    last = (score + end).argmax(dim=1)  # [B]
+    path = torch.zeros(b, t, dtype=torch.long)
+    path[:, t - 1] = last
+    for k in range(t - 1, 0, -1):
+        path[:, k - 1] = back[torch.arange(b), k, path[:, k]]
+    return path * mask.long()

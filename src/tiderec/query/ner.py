@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from tiderec.errors import BadRow, DatasetError
-from tiderec.query.tagger import CharTagger, TaggerConfig
+from tiderec.query.tagger import DECODES, CharTagger, TaggerConfig, ensemble_decode
 
 TYPES = {"HCCX": "product", "HPPX": "brand", "XH": "model", "MISC": "attribute"}
 
@@ -238,13 +238,28 @@ class _Features:
 
 @dataclass
 class TrainedTagger:
-    """A trained CharTagger with its vocabularies and gazetteer; predict gives entity spans per sentence."""
+    """Trained CharTagger(s) with their shared vocabularies and gazetteer; predict gives entity spans per sentence.
+    Several models form a seed ensemble, decoded as `decode` says (one of tagger.DECODES)."""
 
-    model: CharTagger
+    models: list[CharTagger]
     chars: dict[str, int]
     tags: list[str]
     bigrams: dict[str, int] = field(default_factory=dict)
     gazetteer: Gazetteer | None = None
+    decode: str = "scores"
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ValueError("a TrainedTagger needs at least one model")
+        if self.decode not in DECODES:
+            raise ValueError(f"unknown ensemble decode {self.decode!r}; valid: {', '.join(DECODES)}")
+        shapes = {(m.config, m.n_flags) for m in self.models}
+        if len(shapes) > 1:
+            raise ValueError(f"ensemble members differ in shape (config, flags): {sorted(map(str, shapes))}")
+
+    @property
+    def n_flags(self) -> int:
+        return self.models[0].n_flags
 
     def features(self, chars: list[str], gazetteer: Gazetteer | None = None) -> _Features:
         """Ids and flags of one sentence; `gazetteer` overrides the tagger's own (out-of-fold flags in training)."""
@@ -261,24 +276,28 @@ class TrainedTagger:
 
     def predict_features(self, feats: list[_Features], batch: int = 256) -> list[list[Span]]:
         """Entity spans from precomputed features (validation during training reuses them every epoch)."""
-        self.model.eval()
+        for model in self.models:
+            model.eval()
         out: list[list[Span]] = [[] for _ in feats]
         todo = [k for k, f in enumerate(feats) if len(f.chars)]
         with torch.inference_mode():
             for start in range(0, len(todo), batch):
                 part = todo[start : start + batch]
-                chars, bigrams, flags, mask = _batch([feats[k] for k in part], self.model.n_flags)
-                best = self.model.decode(self.model(chars, bigrams, flags), mask).numpy()
+                chars, bigrams, flags, mask = _batch([feats[k] for k in part], self.n_flags)
+                best = ensemble_decode(self.models, chars, bigrams, flags, mask, self.decode).numpy()
                 for row, k in enumerate(part):
                     out[k] = spans([self.tags[t] for t in best[row, : len(feats[k].chars)]])
         return out
 
     def save(self, folder: Path) -> None:
-        """tagger.safetensors (weights) + tagger.json (config, vocabularies) + gazetteer.json (typed words)."""
+        """tagger.safetensors (weights, member k's under "k.") + tagger.json (config, member count, decode,
+        vocabularies) + gazetteer.json (typed words)."""
         folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(folder / "tagger.safetensors"))
-        meta = {"config": asdict(self.model.config), "chars": self.chars, "tags": self.tags, "bigrams": self.bigrams,
-                "n_flags": self.model.n_flags}  # fmt: skip
+        states = [model.state_dict() for model in self.models]
+        weights = {f"{k}.{name}": v.contiguous() for k, state in enumerate(states) for name, v in state.items()}
+        save_file(weights, str(folder / "tagger.safetensors"))
+        meta = {"config": asdict(self.models[0].config), "members": len(self.models), "decode": self.decode,
+                "chars": self.chars, "tags": self.tags, "bigrams": self.bigrams, "n_flags": self.n_flags}  # fmt: skip
         (folder / "tagger.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         gaz = folder / "gazetteer.json"
         if self.gazetteer is not None:
@@ -288,7 +307,8 @@ class TrainedTagger:
 
     @classmethod
     def load(cls, folder: Path) -> TrainedTagger:
-        """Loads what save wrote, and the older layout (tagger.json with only dim and hidden, no CRF or features)."""
+        """Loads what save wrote, the single-model layout before ensembles (no "members", unprefixed weights), and the
+        oldest one (tagger.json with only dim and hidden, no CRF or features)."""
         meta = json.loads((folder / "tagger.json").read_text(encoding="utf-8"))
         older = {"dim": meta.get("dim", 128), "hidden": meta.get("hidden", 128), "bigram_dim": 0, "dropout": 0.2,
                  "crf": False}  # fmt: skip
@@ -302,9 +322,45 @@ class TrainedTagger:
                 raise DatasetError(f"{gaz_path}: missing (the tagger was trained with lexicon flags)")
             words = json.loads(gaz_path.read_text(encoding="utf-8"))
             gazetteer = Gazetteer({k: set(v) for k, v in words.items()})
-        model = CharTagger(len(meta["chars"]) + 2, meta["tags"], config, len(bigrams) + 2, n_flags)
-        model.load_state_dict(load_file(str(folder / "tagger.safetensors")))
-        return cls(model, meta["chars"], meta["tags"], bigrams, gazetteer)
+        models = []
+        for state in _member_states(folder / "tagger.safetensors", meta.get("members")):
+            model = CharTagger(len(meta["chars"]) + 2, meta["tags"], config, len(bigrams) + 2, n_flags)
+            model.load_state_dict(state)
+            models.append(model)
+        return cls(models, meta["chars"], meta["tags"], bigrams, gazetteer, meta.get("decode", "scores"))
+
+
+def _member_states(path: Path, members: int | None) -> list[dict[str, torch.Tensor]]:
+    """Weights per member: keys "k.name" for k < members, or one unprefixed model (members None: older layout)."""
+    weights = load_file(str(path))
+    if members is None:
+        return [weights]
+    states: list[dict[str, torch.Tensor]] = [{} for _ in range(members)]
+    for name, value in weights.items():
+        k, _, rest = name.partition(".")
+        if not k.isdigit() or int(k) >= members:
+            raise DatasetError(f"{path}: weight {name!r} belongs to no member 0..{members - 1}")
+        states[int(k)][rest] = value
+    empty = [k for k, state in enumerate(states) if not state]
+    if empty:
+        raise DatasetError(f"{path}: no weights for member(s) {empty} of {members} (tagger.json says {members})")
+    return states
+
+
+def ensemble(taggers: list[TrainedTagger], decode: str = "scores") -> TrainedTagger:
+    """One tagger holding every model of `taggers`, decoded as `decode` says (tagger.DECODES). For seed ensembles of
+    one training set: the vocabularies and the gazetteer must be the same, which the same titles and word lists give."""
+    if not taggers:
+        raise ValueError("ensemble needs at least one tagger")
+    first = taggers[0]
+    for other in taggers[1:]:
+        if (other.chars, other.tags, other.bigrams) != (first.chars, first.tags, first.bigrams):
+            raise ValueError("ensemble members differ in vocabularies (trained on different titles?)")
+        terms = [t.gazetteer.terms if t.gazetteer is not None else None for t in (first, other)]
+        if terms[0] != terms[1]:
+            raise ValueError("ensemble members differ in gazetteer (trained with different word lists?)")
+    models = [m for t in taggers for m in t.models]
+    return TrainedTagger(models, first.chars, first.tags, first.bigrams, first.gazetteer, decode)
 
 
 def _batch(feats: list[_Features], n_flags: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -354,7 +410,7 @@ def train_tagger(
     gazetteer = Gazetteer.of(train, lexicon) if config.gazetteer else None
     n_flags = gazetteer.width if gazetteer is not None else 0
     model = CharTagger(len(chars) + 2, tags, config.model, len(bigrams) + 2, n_flags)
-    tagger = TrainedTagger(model, chars, tags, bigrams, gazetteer)
+    tagger = TrainedTagger([model], chars, tags, bigrams, gazetteer)
     fold = rng.integers(0, config.folds, len(train))
     held_out = [
         Gazetteer.of([s for s, f in zip(train, fold, strict=True) if f != k], lexicon) if gazetteer else None
