@@ -1,8 +1,11 @@
 """Several processes serving one database stay in step: catalogue upserts and model swaps made through one are
-followed by the others, concurrent ingests of one user lose no event, and /metrics sums every process."""
+followed by the others, concurrent ingests of one user lose no event, /metrics sums every process, and a
+worker that dies is replaced."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -52,7 +55,7 @@ def test_processes_sharing_a_database_follow_upserts_and_model_swaps(tmp_path: P
     assert first.metric_totals() == [("/v1/events", 200, 6, 1.0), ("/v1/events", 400, 1, 0.01)]
 
 
-def test_two_workers_lose_no_concurrent_event(tmp_path: Path) -> None:
+def test_two_workers_lose_no_concurrent_event_and_a_killed_one_is_replaced(tmp_path: Path) -> None:
     cleaned = write_shop(tmp_path)
     db = tmp_path / "db" / "t.sqlite"
     create = [TIDEREC, "keys", "create", "ops", "--scope", "admin", "--db", str(db)]
@@ -87,6 +90,31 @@ def test_two_workers_lose_no_concurrent_event(tmp_path: Path) -> None:
         with sqlite3.connect(db) as conn:
             (workers,) = conn.execute("SELECT COUNT(DISTINCT worker) FROM service_metrics WHERE n > 0").fetchone()
         assert workers == 2
+        first = _workers(proc.pid)
+        assert len(first) == 2
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (len(_workers(proc.pid)) < 2 or first[0] in _workers(proc.pid)):
+            time.sleep(0.2)
+        assert len(_workers(proc.pid)) == 2
+        assert first[0] not in _workers(proc.pid)
+        for _ in range(10):
+            answer = httpx.get(f"{base}/v1/users/shared/interests", headers={"X-API-Key": key}, timeout=30)
+            assert answer.json()["events"] == 360
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def _workers(parent: int) -> list[int]:
+    """Process ids of the worker processes of `tiderec serve` process `parent`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    return sorted(found)
