@@ -223,7 +223,7 @@ def quality(epochs: int) -> dict[str, Any]:
 def run_one(task: str, engine: str, factor: int, steps: int) -> dict[str, Any]:
     folder, prep = cleaned_folder(factor)
     measured = measure_encode(folder, engine) if task == "encode" else measure_train(folder, engine, steps)
-    return {"task": task, "engine": engine, "factor": factor, **measured, "grow_clean": prep}
+    return {"task": task, "engine": engine, "factor": factor, **measured, "grow_clean": prep, "commit": git_commit()}
 
 
 def mib(value: float | None) -> str:
@@ -253,13 +253,14 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             "## Item encoding (USE-multilingual)",
             "",
-            "| factor | engine | items encoded | encode s | items/s | wall s | driver peak MiB | worker peak MiB |",
-            "|---:|---|---:|---:|---:|---:|---:|---:|",
+            "| factor | engine | items encoded | encode s | items/s | wall s | driver peak MiB | worker peak MiB "
+            "| commit |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for r in enc:
             lines.append(
                 f"| {r['factor']}x | {r['engine']} | {r['encoded']:,} | {r['encode_s']} | {r['items_per_s']:,} "
-                f"| {r['wall_s']} | {r['driver_peak_mib']:,} | {mib(r['worker_peak_mib'])} |"
+                f"| {r['wall_s']} | {r['driver_peak_mib']:,} | {mib(r['worker_peak_mib'])} | {r.get('commit', '?')} |"
             )
     tr = [r for r in report["runs"] if r["task"] == "train"]
     if tr:
@@ -268,14 +269,14 @@ def markdown(report: dict[str, Any]) -> str:
             "## Training throughput (interest model, sampled softmax)",
             "",
             "| factor | engine | events | items | windows | steps | windows/s | projected epoch s | windows build s "
-            "| driver peak MiB | worker peak MiB |",
-            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| driver peak MiB | worker peak MiB | commit |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for r in tr:
             lines.append(
                 f"| {r['factor']}x | {r['engine']} | {r['events']:,} | {r['items']:,} | {r['windows']:,} "
                 f"| {r['steps']} | {r['windows_per_s']:,} | {r['epoch_s_projected']:,} | {r['windows_build_s']} "
-                f"| {r['driver_peak_mib']:,} | {mib(r['worker_peak_mib'])} |"
+                f"| {r['driver_peak_mib']:,} | {mib(r['worker_peak_mib'])} | {r.get('commit', '?')} |"
             )
     if report.get("quality"):
         lines += ["", "## Quality: 2 DDP workers vs one process (1x, full softmax, validation NDCG@10)", ""]

@@ -1,5 +1,6 @@
 """Several processes serving one database stay in step: catalogue upserts and model swaps made through one are
-followed by the others, concurrent ingests of one user lose no event, /metrics sums every process, and a
+followed by the others, concurrent ingests of one user lose no event (an ingest that raced another is folded
+again from what the other committed), /metrics sums every process, and a
 worker that dies is replaced."""
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import sqlite3
 import subprocess
 import threading
 import time
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
@@ -48,6 +51,19 @@ def test_processes_sharing_a_database_follow_upserts_and_model_swaps(tmp_path: P
     while second.context.model_version != new and time.monotonic() < deadline:
         time.sleep(0.1)
     assert second.context.model_version == new
+
+    counted = first.interests("x")["events"]
+    locked = first.store.locked
+
+    def raced(users: Iterable[str]) -> AbstractContextManager[None]:
+        """Another process commits an event of the same user after this one read it, before it locks."""
+        second.ingest([EventIn("x", "i3", 1_700_000_100_000_000, "view")])
+        return locked(users)
+
+    first.store.locked = raced  # type: ignore[method-assign]
+    assert first.ingest([EventIn("x", "i4", 1_700_000_200_000_000, "view")])["accepted"] == 1
+    first.store.locked = locked  # type: ignore[method-assign]
+    assert first.interests("x")["events"] == second.interests("x")["events"] == counted + 2
 
     first.publish_metrics("a", [("/v1/events", 200, 3, 0.5)])
     second.publish_metrics("b", [("/v1/events", 200, 2, 0.25), ("/v1/events", 400, 1, 0.01)])

@@ -19,6 +19,8 @@ class StateStore(Protocol):
 
     def get(self, user_id: str) -> InterestState | None: ...
 
+    def payload(self, user_id: str) -> bytes | None: ...
+
     def locked(self, user_ids: Iterable[str]) -> AbstractContextManager[None]: ...
 
     def put(self, state: InterestState) -> None: ...
@@ -49,8 +51,13 @@ class SQLStateStore:
         self.db.execute(SCHEMA)
 
     def get(self, user_id: str) -> InterestState | None:
+        raw = self.payload(user_id)
+        return None if raw is None else decode(raw)
+
+    def payload(self, user_id: str) -> bytes | None:
+        """The user's committed state as stored (compare two reads to tell whether anyone committed between)."""
         rows = self.db.query("SELECT payload FROM interest_state WHERE user_id = ?", (user_id,))
-        return decode(rows[0][0]) if rows else None
+        return bytes(rows[0][0]) if rows else None
 
     @contextmanager
     def locked(self, user_ids: Iterable[str]) -> Iterator[None]:

@@ -26,6 +26,7 @@ from tiderec.dynamics.trends import rising_falling
 from tiderec.errors import ConfigError, RequestError, TiderecError
 from tiderec.explore.greedy import EpsilonGreedy, Greedy
 from tiderec.explore.seeding import request_seed
+from tiderec.interest.codec import decode
 from tiderec.interest.encoder import model_encoder
 from tiderec.interest.state import (
     Event,
@@ -179,12 +180,17 @@ class Service:
     def _state(self, user_id: str) -> InterestState:
         """The user's committed state (its model state recomputed if an earlier model computed it)."""
         key = pseudonym(self.secret, user_id)
-        stored = self.store.get(key)
-        return initial(key, self.context) if stored is None else refresh(stored, self.context)
+        return self._decoded(key, self.store.payload(key))
+
+    def _decoded(self, key: str, raw: bytes | None) -> InterestState:
+        return initial(key, self.context) if raw is None else refresh(decode(raw), self.context)
 
     def _ingest(self, events: list[EventIn]) -> dict[str, int]:
         """Fold events into their users' states and commit them (one transaction for the batch); the model runs
-        once per user of the batch, all users in one forward pass."""
+        once per user of the batch, all users in one forward pass. Optimistic across processes: the states are
+        read and folded outside the database's write lock, and only users whose stored state changed meanwhile
+        (another process committed their events) are folded again under it, so processes run the model in
+        parallel and still lose no event."""
         keyed: list[tuple[str, Event]] = []
         unknown = 0
         for e in events:
@@ -194,10 +200,16 @@ class Service:
             unknown += index is None
             event = Event(e.item_id, -1 if index is None else index, e.ts_us, EVENT_TYPES.index(e.event_type))
             keyed.append((e.user_id, event))
-        users = list(dict.fromkeys(user for user, _ in keyed))
-        with self.store.locked(pseudonym(self.secret, user) for user in users):
-            start = {user: self._state(user) for user in users}
-            states = update_many(start, keyed, self.context)
+        keys = {user: pseudonym(self.secret, user) for user in dict.fromkeys(user for user, _ in keyed)}
+        seen = {user: self.store.payload(key) for user, key in keys.items()}
+        start = {user: self._decoded(keys[user], raw) for user, raw in seen.items()}
+        states = update_many(start, keyed, self.context)
+        with self.store.locked(keys.values()):
+            moved = {user: key for user, key in keys.items() if self.store.payload(key) != seen[user]}
+            if moved:
+                again = {user: self._decoded(key, self.store.payload(key)) for user, key in moved.items()}
+                start.update(again)
+                states.update(update_many(again, [(u, e) for u, e in keyed if u in moved], self.context))
             self.store.put_many(states.values())
         duplicates = sum(states[user].duplicates - start[user].duplicates for user in states)
         self._count(events)

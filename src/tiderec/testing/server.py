@@ -25,19 +25,35 @@ def free_port() -> int:
 
 
 def start_server(args: Sequence[str], port: int, timeout: float = 120.0) -> subprocess.Popen[bytes]:
-    """`tiderec serve ARGS --port PORT`, returned once /readyz answers 200; killed and RuntimeError after
-    `timeout` seconds without that."""
+    """`tiderec serve ARGS --port PORT`, returned once /readyz answers 200 and, with `--workers N`, N sockets
+    listen on the port (every worker has loaded; a worker still loading would take CPU from the others);
+    killed and RuntimeError after `timeout` seconds without that."""
     proc = subprocess.Popen(
         [TIDEREC, "serve", *args, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    workers = int(args[list(args).index("--workers") + 1]) if "--workers" in args else 1
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
-                if answer.status == 200:
+                if answer.status == 200 and listeners(port) >= workers:
                     return proc
         except (urllib.error.URLError, OSError):
-            time.sleep(0.3)
+            pass
+        time.sleep(0.3)
     proc.kill()
     proc.wait()
     raise RuntimeError(f"tiderec serve {' '.join(args)} was not ready within {timeout:.0f} s")
+
+
+def listeners(port: int) -> int:
+    """How many TCP sockets listen on `port` (Linux: /proc/net/tcp and tcp6, state 0A)."""
+    count = 0
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        if not table.is_file():
+            continue
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
