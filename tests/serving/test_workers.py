@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.serving.conftest import train_shop_model, write_shop
 from tiderec.serving.service import EventIn, ItemIn, load_service
@@ -23,7 +24,9 @@ from tiderec.testing.server import TIDEREC, free_port, start_server
 from tiderec.train.checkpoint import weights_version
 
 
-def test_processes_sharing_a_database_follow_upserts_and_model_swaps(tmp_path: Path) -> None:
+def test_processes_sharing_a_database_follow_upserts_and_model_swaps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cleaned = write_shop(tmp_path)
     folder = tmp_path / "model"
     train_shop_model(cleaned, folder, seed=1)
@@ -60,9 +63,9 @@ def test_processes_sharing_a_database_follow_upserts_and_model_swaps(tmp_path: P
         second.ingest([EventIn("x", "i3", 1_700_000_100_000_000, "view")])
         return locked(users)
 
-    first.store.locked = raced  # type: ignore[method-assign]
+    monkeypatch.setattr(first.store, "locked", raced)
     assert first.ingest([EventIn("x", "i4", 1_700_000_200_000_000, "view")])["accepted"] == 1
-    first.store.locked = locked  # type: ignore[method-assign]
+    monkeypatch.undo()
     assert first.interests("x")["events"] == second.interests("x")["events"] == counted + 2
 
     first.publish_metrics("a", [("/v1/events", 200, 3, 0.5)])
