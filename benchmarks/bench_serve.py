@@ -118,7 +118,7 @@ def big_catalogue(factor: int) -> tuple[Path, Path | None, str]:
     return cleaned, None, f"Online Retail 5-core grown {factor}x: {n:,} items, USE vectors, no model"
 
 
-def retrieval(cleaned: Path, users: int = 300, seed: int = 0) -> dict[str, Any]:
+def retrieval(cleaned: Path, users: int = 300, seed: int = 0, config: IndexConfig | None = None) -> dict[str, Any]:
     """The candidate stage alone on the catalogue's real vectors: the default index (IVF above 20,000 items)
     against the exact scan, recall of the top 10 and of the 200 candidates, and time per search (one thread).
     Queries are profile vectors (normalised mean of 20 items' vectors) of two kinds: 20 random items (the load's
@@ -126,7 +126,7 @@ def retrieval(cleaned: Path, users: int = 300, seed: int = 0) -> dict[str, Any]:
     limit_threads(1)
     data = read_cleaned(cleaned)
     vectors, _ = read_vectors(cleaned.parent / "vectors").aligned(data.item_vocab.ids)
-    exact, index = ItemIndex(vectors, IndexConfig(exact_below=len(vectors) + 1)), ItemIndex(vectors)
+    exact, index = ItemIndex(vectors, IndexConfig(exact_below=len(vectors) + 1)), ItemIndex(vectors, config)
     rng = np.random.default_rng(seed)
     position = {item: k for k, item in enumerate(data.item_vocab.ids.to_list())}
     last = (
@@ -139,7 +139,7 @@ def retrieval(cleaned: Path, users: int = 300, seed: int = 0) -> dict[str, Any]:
     }
     kind_of_index = "exact" if index.exact else "faiss IVF-SQ8 + exact re-score"
     out: dict[str, Any] = {"engine": kind_of_index, "items": len(vectors), "queries": users,
-                           "nprobe": index.config.nprobe, "kinds": {}}  # fmt: skip
+                           "nprobe": index.config.nprobe, "nlist": index.nlist, "kinds": {}}  # fmt: skip
     for kind, rows in kinds.items():
         queries = np.stack([vectors[r].mean(axis=0) for r in rows])
         queries /= np.linalg.norm(queries, axis=1, keepdims=True)

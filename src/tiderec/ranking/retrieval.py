@@ -67,6 +67,11 @@ class ItemIndex:
         index.add_with_ids(self.keys, np.arange(n, dtype=np.int64))
         return index
 
+    @property
+    def nlist(self) -> int | None:
+        """Inverted lists of the IVF engine (None when it scans exactly)."""
+        return None if self._ivf is None else int(self._ivf.nlist)
+
     def scores(self, query: np.ndarray) -> np.ndarray:
         """float32[N]: every item's exact score for query float32[m]."""
         out: np.ndarray = self.keys @ query.astype(np.float32)
