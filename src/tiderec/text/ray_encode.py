@@ -92,6 +92,8 @@ def place_vectors(folder: Path, plan: EncodePlan, target: np.ndarray) -> tuple[i
         plan.place(rows.astype(np.int64), vectors, target)
         written += len(rows)
         over += int(table.column("over_length").to_numpy().sum())
+        del table, vectors
+        pa.default_memory_pool().release_unused()
     return written, over
 
 
