@@ -126,10 +126,13 @@ class Guard:
         self.metrics.observe(getattr(route, "path", "unmatched"), status, time.perf_counter() - start)
 
 
-def create_app(service: Service, limits: Limits | None = None, publish_every: float = 1.0) -> FastAPI:
+PUBLISH_SECONDS = 1.0
+"""How often a process publishes its request metrics to the database (and on each /metrics read)."""
+
+
+def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
     """The app over a loaded service; nothing is created at import time. Its request metrics are published to the
-    service's database every `publish_every` seconds (and on each /metrics read), so that the processes sharing
-    one database report their sums."""
+    service's database, so that the processes sharing one database report their sums."""
     lim = limits or Limits()
     metrics = Metrics()
     worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -143,7 +146,7 @@ def create_app(service: Service, limits: Limits | None = None, publish_every: fl
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async def publisher() -> None:
             while True:
-                await asyncio.sleep(publish_every)
+                await asyncio.sleep(PUBLISH_SECONDS)
                 if metrics.changes:
                     publish()
 

@@ -8,6 +8,8 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
@@ -205,9 +207,10 @@ class Service:
         start = {user: self._decoded(keys[user], raw) for user, raw in seen.items()}
         states = update_many(start, keyed, self.context)
         with self.store.locked(keys.values()):
-            moved = {user: key for user, key in keys.items() if self.store.payload(key) != seen[user]}
+            now = {user: self.store.payload(key) for user, key in keys.items()}
+            moved = [user for user in keys if now[user] != seen[user]]
             if moved:
-                again = {user: self._decoded(key, self.store.payload(key)) for user, key in moved.items()}
+                again = {user: self._decoded(keys[user], now[user]) for user in moved}
                 start.update(again)
                 states.update(update_many(again, [(u, e) for u, e in keyed if u in moved], self.context))
             self.store.put_many(states.values())
@@ -432,43 +435,43 @@ class Service:
         return {"model_version": served.version, "previous_version": previous,
                 "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
 
+    @contextmanager
+    def _synced(self) -> Iterator[None]:
+        """Under the lock, after catching up with what other processes sharing the database changed."""
+        with self.lock:
+            self._sync()
+            yield
+
     def check_key(self, key: str | None) -> Key | None:
         with self.lock:
             return self.keys.check(key)
 
     def ingest(self, events: list[EventIn]) -> dict[str, int]:
-        with self.lock:
-            self._sync()
+        with self._synced():
             return self._ingest(events)
 
     def trends(self, top: int = 10) -> dict[str, Any]:
-        with self.lock:
-            self._sync()
+        with self._synced():
             return self._trends(top)
 
     def recommend(self, user_id: str, k: int, explore: bool = False, now_us: int | None = None) -> dict[str, Any]:
-        with self.lock:
-            self._sync()
+        with self._synced():
             return self._recommend(user_id, k, explore, now_us)
 
     def interests(self, user_id: str) -> dict[str, Any]:
-        with self.lock:
-            self._sync()
+        with self._synced():
             return self._interests(user_id)
 
     def query(self, text: str, user_id: str | None, now_us: int | None = None) -> dict[str, Any]:
-        with self.lock:
-            self._sync()
+        with self._synced():
             return self._query(text, user_id, now_us)
 
     def upsert_items(self, items: list[ItemIn]) -> dict[str, int]:
-        with self.lock:
-            self._sync()
+        with self._synced():
             return self._upsert_items(items)
 
     def dashboard(self, user_id: str) -> str:
-        with self.lock:
-            self._sync()
+        with self._synced():
             return self._dashboard(user_id)
 
     def forget(self, user_id: str) -> bool:
