@@ -4,6 +4,8 @@ Usage:
   .venv/bin/python -m benchmarks.bench_models beauty   [--models ...] [--epochs N] [--threads 2]
   .venv/bin/python -m benchmarks.bench_models or5      (Online Retail reference split, text vectors)
   .venv/bin/python -m benchmarks.bench_models taobao   (behaviour types and time: ablation)
+  --extra 'LABEL={"dim": 128}' adds a variant of the project's model (repeatable; e.g. a sweep, or
+  '{"text_tuning": "lora"}' to tune MiniLM itself, a GPU job); --device cuda trains on the GPU.
 Prepares runs/bench/<dataset>/{cleaned,vectors} from ../shared/data when missing, then writes
 benchmarks/results/models_<dataset>.{md,json}. Leave-one-out, full ranking, both scorings; model selection
 on validation only, each model tested once.
@@ -26,7 +28,7 @@ import torch
 from tiderec.clean.pipeline import clean
 from tiderec.clean.presets import preset_for
 from tiderec.clean.store import write_cleaned
-from tiderec.config import to_dict
+from tiderec.config import resolve_device, to_dict
 from tiderec.evaluation.runner import ModelSpec, markdown, score_test
 from tiderec.ingest.datasets import load_dataset
 from tiderec.ingest.mapping import ReadOptions
@@ -77,13 +79,39 @@ SPECS: dict[str, list[ModelSpec]] = {
 
 
 def git_commit() -> str:
-    """The checkout's commit (+ '-dirty' with uncommitted changes), for the results' provenance."""
+    """The checkout's commit (+ '-dirty' with uncommitted changes), for the results' provenance; a copy without
+    git history (a lent GPU machine) names it in $TIDEREC_COMMIT."""
+    if os.environ.get("TIDEREC_COMMIT"):
+        return os.environ["TIDEREC_COMMIT"]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
         dirty = subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def extra_specs(extras: list[str]) -> list[ModelSpec]:
+    """ModelSpecs of the project's model from LABEL=JSON settings."""
+    specs = []
+    for extra in extras:
+        label, sep, settings = extra.partition("=")
+        if not sep or not label.strip():
+            raise SystemExit(f"--extra {extra!r}: expected LABEL=JSON, e.g. 'tiderec dim 128={{\"dim\": 128}}'")
+        try:
+            parsed = json.loads(settings)
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"--extra {label}: settings are not JSON ({exc})") from None
+        specs.append(ModelSpec("tiderec", parsed, label.strip()))
+    return specs
+
+
+def device_label(device: str, threads: int) -> str:
+    """Where the models trained, for the results' provenance."""
+    cpu = f"{os.cpu_count()} CPU cores, {threads} threads"
+    if device == "cuda":
+        return f"CUDA {torch.cuda.get_device_name()} (torch {torch.__version__}; {cpu}); {platform.platform()}"
+    return f"CPU ({cpu}); {platform.platform()}"
 
 
 def ensure_data(key: str, threads: int) -> Path:
@@ -112,6 +140,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--max-minutes", type=float, default=None, help="per model training time limit")
     parser.add_argument("--tag", default="", help="suffix of the results file names")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--eval-batch-size", type=int, default=512, help="users per validation batch")
+    parser.add_argument("--extra", action="append", default=[], help="LABEL=JSON: a variant of tiderec to add")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -123,9 +154,11 @@ def main() -> None:
         batch_size=args.batch_size,
         threads=args.threads,
         max_minutes=args.max_minutes,
+        device=args.device,
+        eval_batch_size=args.eval_batch_size,
     )
     wanted = None if args.models is None else {m.strip() for m in args.models.split(",")}
-    specs = [s for s in SPECS[args.dataset] if wanted is None or s.title in wanted]
+    specs = [s for s in SPECS[args.dataset] if wanted is None or s.title in wanted] + extra_specs(args.extra)
     name = f"models_{args.dataset}{args.tag}"
     commit = git_commit()
     results = []
@@ -143,11 +176,14 @@ def main() -> None:
             + (f" --patience {args.patience}" if args.patience != 10 else "")
             + (f" --max-minutes {args.max_minutes:g}" if args.max_minutes is not None else "")
             + (f" --models {args.models}" if args.models else "")
-            + (f" --tag {args.tag}" if args.tag else ""),
+            + (f" --tag {args.tag}" if args.tag else "")
+            + (f" --device {args.device}" if args.device != "auto" else "")
+            + (f" --eval-batch-size {args.eval_batch_size}" if args.eval_batch_size != 512 else "")
+            + "".join(f" --extra '{e}'" for e in args.extra),
             "dataset": prepared.source,
             "protocol": prepared.split.protocol,
             "split": dict(prepared.split.info),
-            "device": f"CPU ({os.cpu_count()} cores, {args.threads} threads); {platform.platform()}",
+            "device": device_label(resolve_device(args.device), args.threads),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "commit": commit,
             "train_config": to_dict(train_config),

@@ -159,7 +159,7 @@ def measure_encode(folder: Path, engine: str) -> dict[str, Any]:
     }
 
 
-def measure_train(folder: Path, engine: str, steps: int) -> dict[str, Any]:
+def measure_train(folder: Path, engine: str, steps: int, device: str = "cpu") -> dict[str, Any]:
     start = time.perf_counter()
     prepared = prepare(folder)
     split = prepared.split
@@ -179,7 +179,7 @@ def measure_train(folder: Path, engine: str, steps: int) -> dict[str, Any]:
             _, result = fit_ray("tiderec", *inputs, RayConfig(num_cpus=CORES))
         else:
             model = build_model("tiderec", prepared.inter.n_items, config.max_len, model_config("tiderec", NO_TEXT))
-            local = TrainConfig(**{**config.__dict__, "threads": CORES})
+            local = TrainConfig(**{**config.__dict__, "threads": CORES, "device": device})
             result = fit(model, split.train, prepared.inter, valid, local, progress=False)
     wall = time.perf_counter() - start
     done = result.history[-1]["steps"]

@@ -6,18 +6,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 from tiderec.data.interactions import Interactions
+from tiderec.data.sequences import history_arrays
 from tiderec.data.splits import leave_one_out
 from tiderec.errors import ConfigError
+from tiderec.models.interest import InterestModel
 from tiderec.models.popularity import Popularity
 from tiderec.models.scorer import TorchScorer
 from tiderec.testing.worlds import cyclic_world
+from tiderec.text.encode import encode_items
+from tiderec.text.encoders import EncoderConfig, load_encoder
+from tiderec.text.store import write_vectors
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import prepare, save_trained, train_model
+from tiderec.train.ray_train import RayTrainConfig
 from tiderec.train.registry import load_model, model_config
 from tiderec.train.validate import evaluate_targets
+from tiderec.types import Items
 
 FAST = TrainConfig(epochs=15, batch_size=16, lr=0.01, patience=5, max_len=8, seed=1, threads=2, warmup_steps=5)
 
@@ -39,8 +47,6 @@ def test_save_and_load_give_identical_scores(cleaned_dir: Path, tmp_path: Path) 
     trained = train_model(prepared, "tiderec", FAST, {"dim": 16}, progress=False)
     save_trained(tmp_path / "model", prepared, trained, FAST, {})
     saved = load_model(tmp_path / "model")
-    from tiderec.data.sequences import history_arrays
-
     arrays = history_arrays(prepared.inter, prepared.split.test, FAST.max_len)
     before = trained.scorer.score(arrays)
     after = TorchScorer("loaded", saved.model).score(arrays)
@@ -89,3 +95,38 @@ def test_steps_per_epoch_caps_each_epoch(cleaned_dir: Path) -> None:
     trained = train_model(prepared, "sasrec", cfg, {"dim": 16}, progress=False)
     assert trained.result is not None
     assert [h["steps"] for h in trained.result.history] == [2, 4, 6]
+
+
+def test_lora_tunes_minilm_over_item_texts_and_saves_like_a_frozen_model(cleaned_dir: Path, tmp_path: Path) -> None:
+    """The real MiniLM, LoRA-tuned on a few steps: the tuned vectors move away from the stored ones, are folded
+    into the saved model, and the folder loads and scores like any other."""
+    colours = ["red", "blue", "green", "black", "white", "yellow"]
+    things = ["mug", "lantern", "candle", "notebook", "bag"]
+    titles = [f"{colours[i % 6]} {things[i % 5]} number {i}" for i in range(30)]
+    items = Items.from_frame(pl.DataFrame({"item_id": [f"i{i}" for i in range(30)], "title": titles}))
+    store, _ = encode_items(items, load_encoder(EncoderConfig(name="minilm", threads=2)), progress=False)
+    write_vectors(store, tmp_path / "vectors")
+    prepared = prepare(cleaned_dir, vectors=tmp_path / "vectors")
+    config = TrainConfig(**{**FAST.__dict__, "epochs": 2, "warmup_steps": 1})
+    trained = train_model(prepared, "tiderec", config, {"dim": 16, "text_tuning": "lora"}, progress=False)
+    model = trained.model
+    assert isinstance(model, InterestModel)
+    assert model.text_tower is None
+    tuned = model.get_buffer("item_vectors")[1:].detach().numpy()
+    assert prepared.inputs.vectors is not None
+    cosine = (tuned * prepared.inputs.vectors).sum(axis=1)
+    assert cosine.min() < 0.999, cosine.min()
+    np.testing.assert_allclose(np.linalg.norm(tuned, axis=1), 1.0, atol=1e-5)
+    save_trained(tmp_path / "model", prepared, trained, config, {})
+    saved = load_model(tmp_path / "model")
+    arrays = history_arrays(prepared.inter, prepared.split.test, config.max_len)
+    loaded = TorchScorer("loaded", saved.model).score(arrays)
+    np.testing.assert_allclose(trained.scorer.score(arrays), loaded, atol=1e-5)
+
+
+def test_lora_needs_minilm_texts_and_one_process(cleaned_dir: Path) -> None:
+    prepared = prepare(cleaned_dir)
+    with pytest.raises(ConfigError, match="needs a vector store encoded with 'minilm'"):
+        train_model(prepared, "tiderec", FAST, {"text_tuning": "lora"}, progress=False)
+    with pytest.raises(ConfigError, match="trains in one process"):
+        train_model(prepared, "tiderec", FAST, {"text_tuning": "lora"}, progress=False, ray=RayTrainConfig(2))

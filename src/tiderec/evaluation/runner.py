@@ -43,6 +43,7 @@ class ModelResult:
     settings: dict[str, Any]
     valid: dict[str, dict[str, float]] | None = None
     """The validation metrics at the best epoch (what model selection saw); None for untrained models."""
+    samples_per_second: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -73,6 +74,7 @@ def score_test(prepared: Prepared, trained: Trained, max_len: int, progress: boo
         seconds=round(trained.seconds, 1),
         settings=trained.model_config,
         valid=None if r is None else r.best_valid,
+        samples_per_second=None if r is None else r.samples_per_second,
     )
 
 
@@ -115,14 +117,16 @@ def markdown(results: Sequence[ModelResult], meta: dict[str, Any]) -> str:
                 continue
             n = int(rows[0][1]["targets"])
             lines += [f"## ({scoring}) {meaning}: {slice_name} ({n:,})", ""]
-            lines.append("| model | " + " | ".join(METRIC_COLUMNS) + " | valid ndcg@10 | best epoch | s/epoch |")
-            lines.append("|---|" + "---:|" * (len(METRIC_COLUMNS) + 3))
+            extra = " | valid ndcg@10 | best epoch | s/epoch | samples/s |"
+            lines.append("| model | " + " | ".join(METRIC_COLUMNS) + extra)
+            lines.append("|---|" + "---:|" * (len(METRIC_COLUMNS) + 4))
             for r, m in rows:
                 cells = " | ".join(f"{m.get(c, float('nan')):.4f}" for c in METRIC_COLUMNS)
                 epoch = "" if r.best_epoch is None else str(r.best_epoch)
                 speed = "" if r.seconds_per_epoch is None else f"{r.seconds_per_epoch:.1f}"
                 seen = (r.valid or {}).get(scoring, {}).get("ndcg@10")
                 valid = "" if seen is None else f"{seen:.4f}"
-                lines.append(f"| {r.label} | {cells} | {valid} | {epoch} | {speed} |")
+                rate = f"{r.samples_per_second:,.0f}" if r.samples_per_second else ""
+                lines.append(f"| {r.label} | {cells} | {valid} | {epoch} | {speed} | {rate} |")
             lines.append("")
     return "\n".join(lines)

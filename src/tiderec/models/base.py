@@ -24,6 +24,9 @@ class SequenceModel(nn.Module):
     def item_table(self) -> torch.Tensor:
         """float[N, D]: the representation every item is scored against."""
 
+    def finish(self) -> None:
+        """Called once training has loaded the best weights: models with training-only parts fold them in."""
+
     def item_rows(self, items: torch.Tensor) -> torch.Tensor:
         """float[K, D]: the rows of `item_table` for item indices int64[K]; models whose table is computed
         override it to compute only those rows (a sampled softmax needs a few thousand of millions)."""

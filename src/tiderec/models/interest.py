@@ -9,6 +9,7 @@ alpha + beta * decay^age, with (alpha, beta) read from the state, so the model l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -17,12 +18,15 @@ from tiderec.config import STRICT
 from tiderec.data.sequences import GAP_BUCKETS
 from tiderec.models.base import SequenceModel
 from tiderec.models.layers import CausalTransformer, init_weights, positions
+from tiderec.models.text_tower import TextTower
 from tiderec.types import EVENT_TYPES
 
 
 @dataclass(frozen=True)
 class InterestConfig:
-    """Settings of the interest model; the use_* switches exist for ablations and for text-only cold start."""
+    """Settings of the interest model; the use_* switches exist for ablations and for text-only cold start.
+    text_tuning='lora' re-encodes item texts with the language model inside training, LoRA (rank, alpha) on
+    its attention; the tuned vectors replace the stored ones when training ends."""
 
     __pydantic_config__ = STRICT
 
@@ -39,11 +43,16 @@ class InterestConfig:
     use_time: bool = True
     use_repeat: bool = True
     repeat_decay: float = 0.8
+    text_tuning: Literal["frozen", "lora"] = "frozen"
+    lora_rank: int = 8
+    lora_alpha: float = 8.0
+    lora_max_tokens: int = 64
 
 
 class InterestModel(SequenceModel):
     """item_vectors: float[N, d_text] language-model vectors (zero rows = no text) or None;
-    item_attributes: int64[N, A] attribute ids + 1 (0 = pad) or None."""
+    item_attributes: int64[N, A] attribute ids + 1 (0 = pad) or None; text_tower: re-encodes item texts in
+    place of item_vectors while training (text_tuning='lora'), removed by `finish`."""
 
     def __init__(
         self,
@@ -53,6 +62,7 @@ class InterestModel(SequenceModel):
         item_vectors: torch.Tensor | None = None,
         item_attributes: torch.Tensor | None = None,
         n_attributes: int = 0,
+        text_tower: TextTower | None = None,
     ) -> None:
         super().__init__()
         cfg = config
@@ -83,6 +93,7 @@ class InterestModel(SequenceModel):
         self.encoder = CausalTransformer(d, cfg.layers, cfg.heads, cfg.inner, cfg.dropout, cfg.attn_dropout)
         self.repeat_head = nn.Linear(d, 2) if cfg.use_repeat else None
         init_weights(self)
+        self.text_tower = text_tower if self.text_adapter is not None else None
 
     def represent(self, ids: torch.Tensor) -> torch.Tensor:
         """float[..., D] representation of item ids + 1 (0 = pad gives an arbitrary row; mask it)."""
@@ -90,8 +101,8 @@ class InterestModel(SequenceModel):
         if self.item_emb is not None:
             parts.append(self.item_emb(ids))
         if self.text_adapter is not None:
-            vectors: torch.Tensor = self.get_buffer("item_vectors")
-            parts.append(self.text_adapter(vectors[ids]))
+            vectors = self.text_tower(ids) if self.text_tower is not None else self.get_buffer("item_vectors")[ids]
+            parts.append(self.text_adapter(vectors))
         if self.attr_emb is not None:
             attrs = self.get_buffer("item_attributes")[ids]  # [..., A]
             summed = self.attr_emb(attrs).sum(dim=-2)
@@ -113,6 +124,20 @@ class InterestModel(SequenceModel):
         if self.next_gap_emb is not None:
             states = states + self.next_gap_emb(next_gaps)
         return states
+
+    @torch.no_grad()
+    def finish(self) -> None:
+        """Write the tuned text tower's vectors into item_vectors and drop the tower: the trained model then
+        saves, loads and serves like one trained on stored vectors."""
+        if self.text_tower is None:
+            return
+        training = self.training
+        self.eval()
+        vectors = self.get_buffer("item_vectors")
+        ids = torch.arange(self.n_items + 1, device=vectors.device)
+        vectors.copy_(self.text_tower(ids).to(vectors.dtype))
+        self.text_tower = None
+        self.train(training)
 
     def item_table(self) -> torch.Tensor:
         ids = torch.arange(1, self.n_items + 1, device=self.pos_emb.weight.device)

@@ -66,14 +66,23 @@ class ItemVectors:
 
     def aligned(self, item_ids: pl.Series) -> tuple[np.ndarray, np.ndarray]:
         """Vectors in the order of `item_ids` (e.g. a vocabulary): (float32[m, dim], bool[m] found)."""
-        index = pl.DataFrame({"item_id": self.item_ids, "row": pl.int_range(len(self), eager=True)})
-        rows = pl.DataFrame({"item_id": item_ids.cast(pl.String)}).join(
-            index, on="item_id", how="left", maintain_order="left"
-        )["row"]
+        rows = self._rows(item_ids)
         found = rows.is_not_null().to_numpy()
         out = np.zeros((item_ids.len(), self.space.dim), dtype=np.float32)
         out[found] = self.vectors[rows.drop_nulls().to_numpy()]
         return out, found
+
+    def aligned_texts(self, item_ids: pl.Series) -> list[str]:
+        """The encoded texts in the order of `item_ids` ("" for items not in the store)."""
+        rows = self._rows(item_ids)
+        picked = self.texts.gather(rows.fill_null(0)).to_list() if len(self) else [""] * rows.len()
+        return [text if ok else "" for text, ok in zip(picked, rows.is_not_null().to_list(), strict=True)]
+
+    def _rows(self, item_ids: pl.Series) -> pl.Series:
+        index = pl.DataFrame({"item_id": self.item_ids, "row": pl.int_range(len(self), eager=True)})
+        return pl.DataFrame({"item_id": item_ids.cast(pl.String)}).join(
+            index, on="item_id", how="left", maintain_order="left"
+        )["row"]
 
 
 def write_vectors(vectors: ItemVectors, out: Path) -> None:

@@ -95,6 +95,8 @@ def train_model(
         scorer = CLASSIC[name](split.train)
         return Trained(label or name, name, scorer, None, None, {}, time.perf_counter() - start)
     cfg = model_config(name, settings)
+    if ray is not None and getattr(cfg, "text_tuning", "frozen") != "frozen":
+        raise ConfigError("text_tuning='lora' trains in one process; drop --engine ray (or use text_tuning='frozen')")
     if ray is not None:
         inputs = (split.train, prepared.inter, split.valid, prepared.inputs, train_config)
         if ray.storage is not None:

@@ -15,12 +15,14 @@ from tiderec.types import Items
 
 @dataclass(frozen=True)
 class ItemInputs:
-    """vectors: float32[N, d] (zero rows: no text) or None; attributes: int64[N, A] ids + 1 (0 = pad) or None."""
+    """vectors: float32[N, d] (zero rows: no text) or None; attributes: int64[N, A] ids + 1 (0 = pad) or None;
+    texts: the N texts the vectors were encoded from ("" where none), for models that re-encode them."""
 
     vectors: np.ndarray | None
     attributes: np.ndarray | None
     n_attributes: int
     text_space: dict[str, object] | None = None
+    texts: list[str] | None = None
 
     @property
     def text_coverage(self) -> float:
@@ -36,11 +38,13 @@ def item_inputs(
     """Align text vectors and attribute lists to `vocab` (missing items get zeros / no attributes)."""
     text = None
     space = None
+    texts = None
     if vectors is not None:
         text, found = vectors.aligned(vocab.ids)
         if not found.any():
             raise DatasetError("the vector store shares no item id with the dataset; encode this dataset's items")
         space = vectors.space.to_dict()
+        texts = vectors.aligned_texts(vocab.ids)
     attributes, n_attr = None, 0
     if items is not None and items.frame["attributes"].drop_nulls().len():
         frame = pl.DataFrame({"item_id": vocab.ids}).join(
@@ -53,4 +57,4 @@ def item_inputs(
         for i, row in enumerate(lists):
             ids = [attr_vocab.index_of(a) for a in row[:max_attributes]]
             attributes[i, : len(ids)] = [x + 1 for x in ids if x is not None]
-    return ItemInputs(text, attributes, n_attr, space)
+    return ItemInputs(text, attributes, n_attr, space, texts)

@@ -26,7 +26,8 @@ from tiderec.train.validate import evaluate_targets
 
 @dataclass
 class TrainResult:
-    """What training did: the best epoch and its validation metrics, and per-epoch history and timings."""
+    """What training did: the best epoch and its validation metrics, and per-epoch history and timings
+    (samples_per_second: training sequences per second of optimisation, validation excluded)."""
 
     best_epoch: int
     best_valid: dict[str, dict[str, float]]
@@ -34,6 +35,7 @@ class TrainResult:
     seconds_per_epoch: float
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped: str = "patience"
+    samples_per_second: float = 0.0
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -124,6 +126,7 @@ class EarlyStopping:
     best_valid: dict[str, dict[str, float]] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
+    samples: int = 0
     warm_epoch: int = 0
     stopped: str = "epochs"
 
@@ -151,7 +154,8 @@ class EarlyStopping:
     def result(self) -> TrainResult:
         epochs = len(self.history)
         per_epoch = round(self.train_seconds / max(epochs, 1), 2)
-        return TrainResult(self.best_epoch, self.best_valid, epochs, per_epoch, self.history, self.stopped)
+        rate = round(self.samples / self.train_seconds, 1) if self.train_seconds else 0.0
+        return TrainResult(self.best_epoch, self.best_valid, epochs, per_epoch, self.history, self.stopped, rate)
 
 
 def fit(
@@ -188,6 +192,7 @@ def fit(
             t = to_tensors(windows.take(rows), device)
             losses.append(train_step(objective, t, optimizer, scheduler))
             steps += 1
+            stopping.samples += len(rows)
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         bar.close()
         stopping.train_seconds += time.perf_counter() - epoch_start
@@ -200,6 +205,7 @@ def fit(
         if stop:
             break
     model.load_state_dict(stopping.best_state)
+    model.finish()
     return stopping.result()
 
 

@@ -137,6 +137,7 @@ def fit_ray(
     model = build_model(name, train.n_items, config.max_len, model_config(name, settings), inputs)
     with result.checkpoint.as_directory() as folder:
         model.load_state_dict(load_file(str(Path(folder) / WEIGHTS)))
+        model.finish()
         record = json.loads((Path(folder) / RESULT).read_text(encoding="utf-8"))
     return model, TrainResult(**record)
 
@@ -182,6 +183,7 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
             t = to_tensors(SequenceArrays.from_arrow(batch), str(device))
             losses.append(train_step(objective, t, optimizer, scheduler))
             steps += 1
+            stopping.samples += batch.num_rows * world
             if len(losses) == config.steps_per_epoch:
                 break
         stopping.train_seconds += time.perf_counter() - started

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from tiderec.models.markov import Markov
 from tiderec.models.popularity import Popularity
 from tiderec.models.sasrec import SASRec, SASRecConfig
 from tiderec.models.scorer import Scorer
+from tiderec.models.text_tower import TextTower
 from tiderec.train.checkpoint import SavedModel, load_state
 from tiderec.train.inputs import ItemInputs
 
@@ -50,9 +51,27 @@ def build_model(name: str, n_items: int, max_len: int, cfg: Any, inputs: ItemInp
     if name == "tiderec":
         vectors = None if inputs is None or inputs.vectors is None else torch.from_numpy(inputs.vectors)
         attrs = None if inputs is None or inputs.attributes is None else torch.from_numpy(inputs.attributes)
-        return InterestModel(n_items, max_len, cfg, vectors, attrs, 0 if inputs is None else inputs.n_attributes)
+        tower = text_tower(cfg, inputs) if cfg.use_text and cfg.text_tuning == "lora" else None
+        n_attributes = 0 if inputs is None else inputs.n_attributes
+        return InterestModel(n_items, max_len, cfg, vectors, attrs, n_attributes, tower)
     check_name(name)
     raise ConfigError(f"{name} is a classic baseline: it is fitted, not built (neural models: {list(NEURAL_CONFIGS)})")
+
+
+def text_tower(cfg: InterestConfig, inputs: ItemInputs | None) -> TextTower:
+    """The LoRA-tuned MiniLM over the items' stored texts (the one fine-tunable encoder; see text.encoders)."""
+    from tiderec.text.encoders.minilm import MiniLMEncoder, load_torch_model, tokenize
+
+    space = (inputs.text_space if inputs is not None else None) or {}
+    if inputs is None or inputs.texts is None or space.get("encoder") != MiniLMEncoder.name:
+        got = space.get("encoder", "no vector store")
+        raise ConfigError(
+            f"text_tuning='lora' tunes MiniLM over the items' texts: it needs a vector store encoded with "
+            f"'{MiniLMEncoder.name}' (got {got}); run `tiderec encode --encoder minilm` or use text_tuning='frozen'"
+        )
+    ids, mask = tokenize(inputs.texts, cfg.lora_max_tokens)
+    encoder = load_torch_model("cpu").float()
+    return TextTower(encoder, torch.from_numpy(ids), torch.from_numpy(mask), cfg.lora_rank, cfg.lora_alpha)
 
 
 def load_model(folder: Path) -> SavedModel:
@@ -62,6 +81,7 @@ def load_model(folder: Path) -> SavedModel:
     cfg = model_config(name, manifest["model_config"])
     inputs = None
     if name == "tiderec":
+        cfg = replace(cfg, text_tuning="frozen")  # a tuned model saved its tuned vectors in item_vectors
         vectors = state.get("item_vectors")
         attrs = state.get("item_attributes")
         n_attr = int(state["attr_emb.weight"].shape[0] - 1) if "attr_emb.weight" in state else 0

