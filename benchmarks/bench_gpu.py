@@ -108,7 +108,7 @@ def main() -> None:
         "commit": git_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{gpu}, {CORES} CPU cores ({platform.machine()}), torch {torch.__version__}",
-        "method": __doc__.split("Encoding:", 1)[1].split("Writes", 1)[0].strip().replace("\n", " "),
+        "method": "Encoding: " + __doc__.split("Encoding:", 1)[1].split("Writes", 1)[0].strip().replace("\n", " "),
         "encode": [],
         "train": [],
     }
