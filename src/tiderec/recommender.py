@@ -4,7 +4,7 @@ Score of item i = z-scored model score (the interest model's state after the use
 table) + short_weight x cosine(item vector, short-term profile) + query_weight x decay x cosine(item vector,
 last query's vector), where decay halves every `query_half_life_minutes`. While the query is alive (decay >=
 `query_floor`) its price limits and negated phrases filter the catalogue. The best `candidates`, retrieved by
-inner product from an `ItemIndex` (exact or faiss IVF, see `ranking.retrieval`), go to the exploration policy,
+inner product from an `ItemIndex` (exact, faiss HNSW or IVF, see `ranking.retrieval`), go to the exploration policy,
 which serves k of them with propensities.
 """
 
@@ -53,7 +53,7 @@ class Recommender:
     Every score term is an inner product, so one key per item [model row - mean row, text vector] and one query
     per request [model state / std of its raw scores, short_weight x short profile + query_weight x decay x
     query vector] give the whole score; candidates come from an `ItemIndex` over these keys (exact scan for small
-    catalogues, faiss IVF for large ones). The std is exact: sqrt(s' C s) with C the item table's covariance."""
+    catalogues, faiss HNSW or IVF for large ones). The std is exact: sqrt(s' C s) with C the item table's covariance."""
 
     def __init__(
         self,

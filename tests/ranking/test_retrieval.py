@@ -1,5 +1,5 @@
-"""Candidate retrieval: the IVF engine finds what the exact scan finds, filters inside the search, and takes
-upserts without a rebuild."""
+"""Candidate retrieval: the HNSW and IVF engines find what the exact scan finds, filter inside the search, and
+take upserts without a rebuild."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from tiderec.errors import RequestError
 from tiderec.ranking.retrieval import IndexConfig, ItemIndex
 
 N, M = 4000, 24
+CONFIGS = [IndexConfig(exact_below=1000), IndexConfig(exact_below=1000, engine="ivf"), IndexConfig()]
+CONFIG_IDS = ["hnsw", "ivf", "exact"]
 
 
 def _keys(seed: int = 0) -> np.ndarray:
@@ -27,16 +29,17 @@ def _queries(keys: np.ndarray, n: int = 30) -> np.ndarray:
     return out
 
 
-def test_small_catalogues_are_scanned_exactly_and_large_ones_use_ivf() -> None:
+@pytest.mark.parametrize("engine", ["hnsw", "ivf"])
+def test_small_catalogues_are_scanned_exactly_and_large_ones_use_an_index(engine: str) -> None:
     keys = _keys()
     assert ItemIndex(keys).exact
-    ivf = ItemIndex(keys, IndexConfig(exact_below=1000, nprobe=8))
-    assert not ivf.exact
+    approx = ItemIndex(keys, IndexConfig(exact_below=1000, engine=engine, nprobe=8))  # type: ignore[arg-type]
+    assert approx.engine == engine
     exact = ItemIndex(keys)
     recall = []
     for q in _queries(keys):
         truth, truth_scores = exact.search(q, 50)
-        found, scores = ivf.search(q, 50)
+        found, scores = approx.search(q, 50)
         assert len(found) == 50
         assert (np.diff(scores) <= 1e-6).all()
         np.testing.assert_allclose(scores, keys[found] @ q, rtol=1e-5, atol=1e-5)
@@ -45,10 +48,10 @@ def test_small_catalogues_are_scanned_exactly_and_large_ones_use_ivf() -> None:
     assert np.mean(recall) >= 0.95
 
 
-@pytest.mark.parametrize("exact_below", [1000, 20_000])
-def test_filters_apply_inside_the_search(exact_below: int) -> None:
+@pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
+def test_filters_apply_inside_the_search(config: IndexConfig) -> None:
     keys = _keys()
-    index = ItemIndex(keys, IndexConfig(exact_below=exact_below))
+    index = ItemIndex(keys, config)
     allowed = np.zeros(N, dtype=bool)
     allowed[::3] = True
     q = _queries(keys)[0]
@@ -63,10 +66,10 @@ def test_filters_apply_inside_the_search(exact_below: int) -> None:
     assert len(index.search(q, 10, np.zeros(N, dtype=bool))[0]) == 0
 
 
-@pytest.mark.parametrize("exact_below", [1000, 20_000])
-def test_upserts_replace_and_extend_without_a_rebuild(exact_below: int) -> None:
+@pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
+def test_upserts_replace_and_extend_without_a_rebuild(config: IndexConfig) -> None:
     keys = _keys()
-    index = ItemIndex(keys, IndexConfig(exact_below=exact_below))
+    index = ItemIndex(keys, config)
     q = _queries(keys)[0]
     target = (q / np.linalg.norm(q)).astype(np.float32)
     index.upsert(np.array([5, N + 2]), np.stack([target, target]))
@@ -76,5 +79,12 @@ def test_upserts_replace_and_extend_without_a_rebuild(exact_below: int) -> None:
     assert sorted(found.tolist()) == [5, N + 2]
     index.upsert(np.array([5]), -target[None, :])
     assert 5 not in index.search(q, 100)[0].tolist()
+    replaced = index.search(-q, 1)
+    assert replaced[0].tolist() == [5]
+    np.testing.assert_allclose(replaced[1], [-target @ -q], rtol=1e-5)
+    allowed = np.zeros(len(index.keys), dtype=bool)
+    allowed[[5, N + 2, 9]] = True
+    assert sorted(index.search(q, 3, allowed)[0].tolist()) == [5, 9, N + 2]
+    assert index.search(q, 1, allowed)[0].tolist() == [N + 2]
     with pytest.raises(RequestError, match=r"\[N, m\]"):
         ItemIndex(keys[0])

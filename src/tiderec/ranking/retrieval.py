@@ -1,20 +1,20 @@
 """Candidate retrieval: the items with the largest inner product between their key and a query vector.
 
-One interface, two engines: an exact scan (a matrix-vector product) for small catalogues, and for large ones,
-where a scan is memory-bound, a faiss inverted-file index over 8-bit quantised keys (`IndexIVFScalarQuantizer`,
-inner product) whose finds are re-scored exactly from the float keys. Measured on this CPU (one thread, 101,888
-real item vectors of 512 dimensions, real users' profile vectors as queries): exact 15 ms per search; 4 sqrt(N)
-lists probing 128: 1.0 ms, 96% of the exact top 10 and 92% of the top 200 (float lists: 1.6 ms for the same
-recall; HNSW at efSearch 128: 0.5 ms but 85% of the top 200, 22 s to build and no removal); see
-benchmarks/results/serve.md. Items can be inserted or replaced without a rebuild, and an allowed-item mask
-filters inside the search (faiss bitmap selector).
+One interface, three engines: an exact scan (a matrix-vector product) for small catalogues, and for large ones,
+where a scan is memory-bound, a faiss HNSW graph over the float keys (the default) or an inverted-file index
+over 8-bit quantised keys (`engine="ivf"`); approximate finds are re-scored exactly from the float keys.
+Measured on this CPU (one thread, 101,888 real item vectors of 512 dimensions, real users' profile vectors as
+queries; benchmarks/results/retrieval.md): exact ~15 ms per search; IVF with 4 sqrt(N) lists probing 128
+~1.4 ms for 98% of the exact top 10; HNSW (M 16, efSearch 200) about half that for 97%. Items can be inserted
+or replaced without a rebuild (HNSW: a replaced item's old node is masked out and a new node added), and an
+allowed-item mask filters inside the search (faiss bitmap selector).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -25,12 +25,17 @@ from tiderec.metrics import top_k
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """exact_below: catalogues smaller than this are scanned exactly; nlist: inverted lists (None: 4 sqrt(N));
-    nprobe: lists visited per query; seed: of the k-means that places the lists."""
+    """exact_below: catalogues smaller than this are scanned exactly; engine: the approximate index above it.
+    HNSW: hnsw_m links per node, ef_construction / ef_search candidate lists when building / searching.
+    IVF: nlist inverted lists (None: 4 sqrt(N)), nprobe lists visited per query, seed of the k-means."""
 
     __pydantic_config__ = STRICT
 
     exact_below: int = 20_000
+    engine: Literal["hnsw", "ivf"] = "hnsw"
+    hnsw_m: int = 16
+    ef_construction: int = 80
+    ef_search: int = 200
     nlist: int | None = None
     nprobe: int = 128
     seed: int = 0
@@ -45,12 +50,37 @@ class ItemIndex:
         self.config = config or IndexConfig()
         self.keys = np.ascontiguousarray(keys, dtype=np.float32)
         self._ivf: Any = None
+        self._hnsw: Any = None
+        self._node_rows = np.zeros(0, dtype=np.int64)
+        """HNSW node -> item row (nodes are appended; a replaced item's old node stays, masked out)."""
+        self._row_node = np.zeros(0, dtype=np.int64)
+        self._live: np.ndarray | None = None
+        """Packed bitmap of HNSW nodes still current (None while every node is)."""
         if len(self.keys) >= self.config.exact_below:
-            self._ivf = self._build()
+            if self.config.engine == "hnsw":
+                self._build_hnsw()
+            else:
+                self._ivf = self._build()
 
     @property
     def exact(self) -> bool:
-        return self._ivf is None
+        return self._ivf is None and self._hnsw is None
+
+    @property
+    def engine(self) -> str:
+        """'exact', 'hnsw' or 'ivf': what answers searches."""
+        return "exact" if self.exact else self.config.engine
+
+    def _build_hnsw(self) -> None:
+        import faiss
+
+        n, m = self.keys.shape
+        index = faiss.IndexHNSWFlat(m, self.config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = self.config.ef_construction
+        index.add(self.keys)
+        self._hnsw = index
+        self._node_rows = np.arange(n, dtype=np.int64)
+        self._row_node = np.arange(n, dtype=np.int64)
 
     def _build(self) -> Any:
         import faiss
@@ -84,8 +114,9 @@ class ItemIndex:
         n = min(n, total)
         if n <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        if self._ivf is not None:
-            ids, scores = self._search_ivf(query, n, allowed)
+        if not self.exact:
+            search = self._search_hnsw if self._hnsw is not None else self._search_ivf
+            ids, scores = search(query, n, allowed)
             if len(ids) == n:
                 return ids, scores
         scores = self.scores(query)
@@ -104,10 +135,28 @@ class ItemIndex:
         if allowed is not None:
             bits = np.packbits(allowed, bitorder="little")
             params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
-        q = query.astype(np.float32)
-        _, ids = self._ivf.search(q[None, :], n, params=params)
-        found = ids[0][ids[0] >= 0].astype(np.int64)
-        exact = self.keys[found] @ q
+        _, ids = self._ivf.search(query.astype(np.float32)[None, :], n, params=params)
+        return self._rescored(ids[0][ids[0] >= 0].astype(np.int64), query)
+
+    def _search_hnsw(self, query: np.ndarray, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+        params.efSearch = max(self.config.ef_search, n)
+        bits = self._live
+        if allowed is not None:
+            live = allowed[self._node_rows]
+            if self._live is not None:
+                live &= np.unpackbits(self._live, count=len(self._node_rows), bitorder="little").astype(bool)
+            bits = np.packbits(live, bitorder="little")
+        if bits is not None:
+            params.sel = faiss.IDSelectorBitmap(len(self._node_rows), faiss.swig_ptr(bits))
+        _, nodes = self._hnsw.search(query.astype(np.float32)[None, :], n, params=params)
+        return self._rescored(self._node_rows[nodes[0][nodes[0] >= 0]], query)
+
+    def _rescored(self, found: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The approximate finds int64[K] re-scored exactly from the float keys, best first."""
+        exact = self.keys[found] @ query.astype(np.float32)
         order = np.argsort(-exact, kind="stable")
         return found[order], exact[order]
 
@@ -121,6 +170,8 @@ class ItemIndex:
             grown[:old] = self.keys
             self.keys = grown
         self.keys[rows] = keys
+        if self._hnsw is not None:
+            self._upsert_hnsw(np.union1d(np.unique(rows), np.arange(old, n)).astype(np.int64))
         if self._ivf is not None:
             import faiss
 
@@ -130,3 +181,23 @@ class ItemIndex:
                 self._ivf.remove_ids(faiss.IDSelectorBatch(present))
             fresh = np.union1d(unique, np.arange(old, n, dtype=np.int64))
             self._ivf.add_with_ids(self.keys[fresh], fresh)
+
+    def _upsert_hnsw(self, fresh: np.ndarray) -> None:
+        """New nodes for rows `fresh` (their current keys); the nodes they replace are masked out of searches."""
+        grown = np.full(int(fresh.max()) + 1 if len(fresh) else 0, -1, dtype=np.int64)
+        if len(grown) > len(self._row_node):
+            grown[: len(self._row_node)] = self._row_node
+            self._row_node = grown
+        old_nodes = self._row_node[fresh]
+        live = (
+            np.ones(len(self._node_rows), dtype=bool)
+            if self._live is None
+            else np.unpackbits(self._live, count=len(self._node_rows), bitorder="little").astype(bool)
+        )
+        live[old_nodes[old_nodes >= 0]] = False
+        first = len(self._node_rows)
+        self._hnsw.add(self.keys[fresh])
+        self._node_rows = np.concatenate([self._node_rows, fresh])
+        self._row_node[fresh] = np.arange(first, first + len(fresh))
+        live = np.concatenate([live, np.ones(len(fresh), dtype=bool)])
+        self._live = None if live.all() else np.packbits(live, bitorder="little")
