@@ -40,11 +40,21 @@ class TextTower(nn.Module):
         self.register_buffer("attention_mask", torch.cat([pad, attention_mask.long()]), persistent=False)
         has_text = torch.cat([torch.zeros(1), (attention_mask.sum(dim=1) > 2).float()])  # more than [CLS] [SEP]
         self.register_buffer("has_text", has_text, persistent=False)
+        self._cached: tuple[tuple[object, ...], torch.Tensor] | None = None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        unique, inverse = torch.unique(ids.reshape(-1), return_inverse=True)
-        vectors = torch.cat([self._encode(unique[i : i + CHUNK]) for i in range(0, unique.numel(), CHUNK)])
-        return vectors[inverse].reshape(*ids.shape, -1)
+        """float[..., H] vectors of item ids + 1 (any shape), looked up in `table`."""
+        return self.table()[ids]
+
+    def table(self) -> torch.Tensor:
+        """float[N + 1, H]: every item's vector (row 0: the pad). Computed once per state of the LoRA weights
+        (their version counters move at each optimiser step), mode and grad mode: a training step's forward
+        and its full-softmax scores share one pass, and validation batches share one."""
+        key = (self.training, torch.is_grad_enabled(), *(p._version for p in self.trainable))
+        if self._cached is None or self._cached[0] != key:
+            rows = torch.arange(self.get_buffer("input_ids").shape[0], device=self.get_buffer("input_ids").device)
+            self._cached = (key, torch.cat([self._encode(rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]))
+        return self._cached[1]
 
     def _encode(self, rows: torch.Tensor) -> torch.Tensor:
         mask = self.get_buffer("attention_mask")[rows]
