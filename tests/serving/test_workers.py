@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.serving.conftest import train_shop_model, write_shop
+from tiderec.ranking.retrieval import IndexConfig
 from tiderec.serving.service import EventIn, ItemIn, load_service
 from tiderec.testing.server import TIDEREC, free_port, start_server
 from tiderec.train.checkpoint import weights_version
@@ -137,3 +138,24 @@ def _workers(parent: int) -> list[int]:
         if ppid == parent and b"spawn_main" in cmdline:
             found.append(int(stat.parent.name))
     return sorted(found)
+
+
+@pytest.mark.parametrize("engine", ["hnsw", "ivf"])
+def test_an_approximate_index_serves_the_exact_lists_on_a_small_catalogue(tmp_path: Path, engine: str) -> None:
+    """With every item in reach (30 items: HNSW's candidate list and IVF's probes cover them all), the index
+    engines give the exact scan's lists, also for an item upserted and one replaced after start."""
+    cleaned = write_shop(tmp_path)
+    db = tmp_path / "db" / "t.sqlite"
+    exact = load_service(cleaned, db)
+    approx = load_service(cleaned, db, index=IndexConfig(exact_below=1, engine=engine))  # type: ignore[arg-type]
+    assert approx.recommender.index.engine == engine
+    assert exact.recommender.index.engine == "exact"
+    now = 1_700_000_000_000_000
+    items = exact.catalogue.vocab.ids.to_list()
+    exact.ingest([EventIn("u", items[k], now + k, "view") for k in (1, 4, 9, 4)])
+    exact.upsert_items([ItemIn("k1", "purple inflatable kayak paddle", 90.0, None)])
+    exact.upsert_items([ItemIn(items[2], "orange waterproof kayak dry bag", 40.0, None)])
+    exact.ingest([EventIn("u", "k1", now + 10, "cart")])
+    lists = [[i["item_id"] for i in s.recommend("u", 10, now_us=now + 20)["items"]] for s in (exact, approx)]
+    assert lists[0] == lists[1]
+    assert len(lists[0]) == 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -43,6 +44,8 @@ secret_option = click.option(
 )
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes on one socket (one per core to start with); they share the database.")  # fmt: skip
+@click.option("--index", "index_engine", type=click.Choice(["hnsw", "ivf"]), default="hnsw", show_default=True,
+              help="Candidate index for catalogues of 20,000+ items (smaller ones are scanned exactly).")  # fmt: skip
 def serve(
     cleaned_dir: Path,
     model_dir: Path | None,
@@ -57,6 +60,7 @@ def serve(
     access_log: bool,
     threads: int,
     workers: int,
+    index_engine: Literal["hnsw", "ivf"],
 ) -> None:
     """Run the HTTP API (OpenAPI at /docs); create keys first with `tiderec keys create`."""
     from tiderec.serving.launch import ServeConfig
@@ -67,7 +71,7 @@ def serve(
 
     config = ServeConfig(
         str(cleaned_dir), db_target, text(model_dir), text(vectors), None if no_query else str(intent_dir),
-        text(secret_dir), rate_limit, threads, workers,
+        text(secret_dir), rate_limit, threads, workers, index_engine,
     )  # fmt: skip
     run(config, host, port, access_log)
 

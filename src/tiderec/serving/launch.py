@@ -15,10 +15,12 @@ from dataclasses import asdict, dataclass
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
+from typing import Literal
 
 from fastapi import FastAPI
 
 from tiderec.errors import ConfigError
+from tiderec.ranking.retrieval import IndexConfig
 
 log = logging.getLogger("tiderec.serve")
 
@@ -26,7 +28,7 @@ log = logging.getLogger("tiderec.serve")
 @dataclass(frozen=True)
 class ServeConfig:
     """What `tiderec serve` serves and how: artefacts, database, per-key rate limit (requests/s over all
-    workers), math threads per worker, worker processes."""
+    workers), math threads per worker, worker processes, the large-catalogue candidate index."""
 
     cleaned_dir: str
     db: str
@@ -37,6 +39,7 @@ class ServeConfig:
     rate_limit: float = 200.0
     threads: int = 1
     workers: int = 1
+    index: Literal["hnsw", "ivf"] = "hnsw"
 
     def __post_init__(self) -> None:
         for name in ("threads", "workers"):
@@ -57,7 +60,7 @@ def build_app(config: ServeConfig) -> FastAPI:
     secrets = secret_folder(config.db, path(config.secret_dir))
     service = load_service(
         Path(config.cleaned_dir), config.db, path(config.model_dir), path(config.vectors_dir),
-        path(config.intent_dir), secrets,
+        path(config.intent_dir), secrets, IndexConfig(engine=config.index),
     )  # fmt: skip
     limit_threads(config.threads)
     return create_app(service, Limits(per_second=config.rate_limit / config.workers))

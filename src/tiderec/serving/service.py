@@ -44,7 +44,8 @@ from tiderec.interest.state import (
 from tiderec.interest.store import SQLStateStore, StateStore
 from tiderec.query.entities import Lexicon
 from tiderec.query.understand import QueryUnderstander, intent_model
-from tiderec.recommender import Recommender
+from tiderec.ranking.retrieval import IndexConfig
+from tiderec.recommender import Recommender, RecommenderConfig
 from tiderec.serving.keys import Key, KeyStore, pseudonym
 from tiderec.serving.privacy import mask_pii
 from tiderec.storage import Database, is_url
@@ -563,9 +564,10 @@ def load_service(
     vectors_dir: Path | None = None,
     intent_dir: Path | None = None,
     secret_dir: Path | None = None,
+    index: IndexConfig | None = None,
 ) -> Service:
     """Artefacts of the README's main job (cleaned catalogue, vectors, a trained model) + the database (a
-    SQLite file or a postgresql:// URL)."""
+    SQLite file or a postgresql:// URL); `index` configures the candidate index."""
     cleaned = read_cleaned(cleaned_dir)
     store_dir = vectors_dir if vectors_dir is not None else cleaned_dir.parent / "vectors"
     vectors_store = read_vectors(store_dir)
@@ -578,7 +580,8 @@ def load_service(
     context = InterestContext(vectors, space.codes, encoder=served.encoder if served else None,
                               model_version=served.version if served else "")  # fmt: skip
     model = served.saved.model if served else None
-    recommender = Recommender(model, vectors, catalogue.prices, catalogue.titles)
+    config = RecommenderConfig(index=index or IndexConfig())
+    recommender = Recommender(model, vectors, catalogue.prices, catalogue.titles, config)
     secret = server_secret(secret_folder(db, secret_dir))
     store = SQLStateStore(db)
     keys = KeyStore(Database(db), secret)
