@@ -175,7 +175,7 @@ def main() -> None:
             + (f" --batch-size {args.batch_size}" if args.batch_size != 256 else "")
             + (f" --patience {args.patience}" if args.patience != 10 else "")
             + (f" --max-minutes {args.max_minutes:g}" if args.max_minutes is not None else "")
-            + (f" --models {args.models}" if args.models else "")
+            + (f" --models '{args.models}'" if args.models is not None else "")
             + (f" --tag {args.tag}" if args.tag else "")
             + (f" --device {args.device}" if args.device != "auto" else "")
             + (f" --eval-batch-size {args.eval_batch_size}" if args.eval_batch_size != 512 else "")

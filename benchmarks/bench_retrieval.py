@@ -1,5 +1,5 @@
 """The candidate stage's recall against latency on the 101,888-item catalogue (Online Retail 5-core grown 32x,
-USE vectors, the one bench_serve loads): faiss HNSW (M 16, efSearch 100-300) and IVF-SQ8 (4 or 8 sqrt(N) lists,
+USE vectors, the one bench_serve loads): faiss HNSW (M 16, efSearch 200-400) and IVF-SQ8 (4 or 8 sqrt(N) lists,
 16-128 probed), each re-scored exactly, against the exact scan, on real users' last 20 events and on random 20-item
 profiles (one thread).
 
@@ -63,7 +63,7 @@ def main() -> None:
         "runs": [],
     }
     n = len(read_cleaned(cleaned).item_vocab)
-    configs = [IndexConfig(engine="hnsw", ef_search=ef) for ef in (100, 200, 300)]
+    configs = [IndexConfig(engine="hnsw", ef_search=ef) for ef in (200, 300, 400)]
     configs += [
         IndexConfig(engine="ivf", nlist=int(per_root * np.sqrt(n)), nprobe=nprobe)
         for per_root in (4, 8)
