@@ -40,3 +40,19 @@ def test_history_arrays_hold_exactly_the_strictly_earlier_events() -> None:
     assert (arrays.items[0][arrays.items[0] > 0] - 1).tolist() == history.tolist()
     assert arrays.targets[0, -1] == split.test.item[0]
     assert arrays.next_gaps[0, -1] == gap_bucket(np.array([3 * 60 * 1_000_000]))[0]
+
+
+def test_trimmed_drops_only_columns_that_are_padding_in_every_row() -> None:
+    inter = Interactions.from_events(
+        events([("u", "a", 0), ("u", "b", 5), ("u", "c", 7), ("v", "a", 1), ("v", "b", 2), ("v", "c", 3)])
+    )
+    arrays = history_arrays(inter, leave_one_out(inter).test, max_len=6)
+    trimmed = arrays.trimmed()
+    assert trimmed.items.shape == (2, 2)
+    for name in ("items", "event_types", "gaps", "next_gaps", "targets"):
+        np.testing.assert_array_equal(getattr(trimmed, name), getattr(arrays, name)[:, -2:])
+    assert (arrays.items[:, :-2] == 0).all()
+    assert trimmed.trimmed() is trimmed
+    empty = arrays.take(np.array([0]))
+    empty.items[:] = 0
+    assert empty.trimmed().items.shape == (1, 1)

@@ -67,6 +67,14 @@ class SequenceArrays:
             self.items[rows], self.event_types[rows], self.gaps[rows], self.next_gaps[rows], self.targets[rows]
         )
 
+    def trimmed(self) -> SequenceArrays:
+        """The batch without its leading columns that are padding in every row (left padding: a batch of short
+        histories then costs the model its longest history, not max_len). Keeps at least one column."""
+        width = max(int((self.items > 0).sum(axis=1).max(initial=0)), 1)
+        if width == self.items.shape[1]:
+            return self
+        return SequenceArrays(*(np.ascontiguousarray(getattr(self, name)[:, -width:]) for name in FIELDS))
+
     def to_arrow(self) -> pa.Table:
         """One row per sequence, each field a fixed-size int64 list column (plain Parquet, readable anywhere)."""
         width = self.items.shape[1]

@@ -32,6 +32,7 @@ class TorchScorer:
 
     def score(self, arrays: SequenceArrays) -> np.ndarray:
         self.model.eval()
+        arrays = arrays.trimmed()
         with torch.inference_mode():
             t = {
                 k: torch.from_numpy(getattr(arrays, k)).to(self.device)

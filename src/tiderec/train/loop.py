@@ -61,9 +61,9 @@ def batches(arrays: SequenceArrays, batch_size: int, rng: np.random.Generator, b
 
 def to_tensors(arrays: SequenceArrays, device: str) -> dict[str, torch.Tensor]:
     """Tensors of a batch, trimmed to its longest sequence (left padding: drop leading empty columns)."""
-    width = int((arrays.items > 0).sum(axis=1).max())
+    trimmed = arrays.trimmed()
     return {
-        name: torch.from_numpy(np.ascontiguousarray(getattr(arrays, name)[:, -width:])).to(device)
+        name: torch.from_numpy(getattr(trimmed, name)).to(device)
         for name in ("items", "event_types", "gaps", "next_gaps", "targets")
     }
 

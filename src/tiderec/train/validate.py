@@ -32,14 +32,17 @@ def evaluate_targets(
     batch_size: int = 512,
     progress: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """Metrics per scoring for `targets`, whose inputs are their strictly earlier events in `inter`."""
+    """Metrics per scoring for `targets`, whose inputs are their strictly earlier events in `inter`. Targets are
+    scored in batches of similar history length (metrics do not depend on the order), so that a batch of short
+    histories costs the model little."""
     arrays = history_arrays(inter, targets, max_len)
+    order = np.argsort(targets.history_len, kind="stable")
     results = {s: RankingMetrics(scorer.n_items) for s in scorings}
     bar = tqdm(
         total=len(targets), desc=f"scoring {scorer.name}", unit="user", disable=None if progress else True, leave=False
     )
     for start in range(0, len(targets), batch_size):
-        rows = np.arange(start, min(start + batch_size, len(targets)))
+        rows = order[start : start + batch_size]
         scores = scorer.score(arrays.take(rows))
         truth = targets.item[rows]
         if "A" in results:
