@@ -55,7 +55,8 @@ class ItemIndex:
         """HNSW node -> item row (nodes are appended; a replaced item's old node stays, masked out)."""
         self._row_node = np.zeros(0, dtype=np.int64)
         self._live: np.ndarray | None = None
-        """Packed bitmap of HNSW nodes still current (None while every node is)."""
+        """bool[nodes]: HNSW nodes still current (None while every node is); _live_bits is it packed."""
+        self._live_bits: np.ndarray | None = None
         if len(self.keys) >= self.config.exact_below:
             if self.config.engine == "hnsw":
                 self._build_hnsw()
@@ -143,11 +144,11 @@ class ItemIndex:
 
         params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
         params.efSearch = max(self.config.ef_search, n)
-        bits = self._live
+        bits = self._live_bits
         if allowed is not None:
             live = allowed[self._node_rows]
             if self._live is not None:
-                live &= np.unpackbits(self._live, count=len(self._node_rows), bitorder="little").astype(bool)
+                live &= self._live
             bits = np.packbits(live, bitorder="little")
         if bits is not None:
             params.sel = faiss.IDSelectorBitmap(len(self._node_rows), faiss.swig_ptr(bits))
@@ -170,34 +171,30 @@ class ItemIndex:
             grown[:old] = self.keys
             self.keys = grown
         self.keys[rows] = keys
+        fresh = np.union1d(np.unique(rows), np.arange(old, n)).astype(np.int64)
         if self._hnsw is not None:
-            self._upsert_hnsw(np.union1d(np.unique(rows), np.arange(old, n)).astype(np.int64))
+            self._upsert_hnsw(fresh)
         if self._ivf is not None:
             import faiss
 
-            unique = np.unique(rows).astype(np.int64)
-            present = unique[unique < old]
+            present = fresh[fresh < old]
             if len(present):
                 self._ivf.remove_ids(faiss.IDSelectorBatch(present))
-            fresh = np.union1d(unique, np.arange(old, n, dtype=np.int64))
             self._ivf.add_with_ids(self.keys[fresh], fresh)
 
     def _upsert_hnsw(self, fresh: np.ndarray) -> None:
         """New nodes for rows `fresh` (their current keys); the nodes they replace are masked out of searches."""
-        grown = np.full(int(fresh.max()) + 1 if len(fresh) else 0, -1, dtype=np.int64)
-        if len(grown) > len(self._row_node):
+        if len(fresh) and int(fresh.max()) >= len(self._row_node):
+            grown = np.full(int(fresh.max()) + 1, -1, dtype=np.int64)
             grown[: len(self._row_node)] = self._row_node
             self._row_node = grown
         old_nodes = self._row_node[fresh]
-        live = (
-            np.ones(len(self._node_rows), dtype=bool)
-            if self._live is None
-            else np.unpackbits(self._live, count=len(self._node_rows), bitorder="little").astype(bool)
-        )
+        live = np.ones(len(self._node_rows), dtype=bool) if self._live is None else self._live
         live[old_nodes[old_nodes >= 0]] = False
         first = len(self._node_rows)
         self._hnsw.add(self.keys[fresh])
         self._node_rows = np.concatenate([self._node_rows, fresh])
         self._row_node[fresh] = np.arange(first, first + len(fresh))
         live = np.concatenate([live, np.ones(len(fresh), dtype=bool)])
-        self._live = None if live.all() else np.packbits(live, bitorder="little")
+        self._live = None if live.all() else live
+        self._live_bits = None if self._live is None else np.packbits(self._live, bitorder="little")
