@@ -1,7 +1,8 @@
 """The candidate stage's recall against latency on the 101,888-item catalogue (Online Retail 5-core grown 32x,
-USE vectors, the one bench_serve loads): faiss HNSW (M 16, efSearch 200-400) and IVF-SQ8 (4 or 8 sqrt(N) lists,
-16-128 probed), each re-scored exactly, against the exact scan, on real users' last 20 events and on random 20-item
-profiles (one thread).
+USE vectors, the one bench_serve loads): faiss HNSW over the full keys (M 16 as before, and M 32) and over the keys
+projected to 32-128 principal directions (M 32, efSearch 200-400; the default: 64 dims, efSearch 200), and
+IVF-SQ8 (4 or 8 sqrt(N) lists, 16-128 probed), each re-scored exactly, against the exact scan, on real users' last
+20 events and on random 20-item profiles (one thread).
 
 Usage:
   .venv/bin/python -m benchmarks.bench_retrieval [--factor 32] [--users 300]
@@ -63,7 +64,11 @@ def main() -> None:
         "runs": [],
     }
     n = len(read_cleaned(cleaned).item_vocab)
-    configs = [IndexConfig(engine="hnsw", ef_search=ef) for ef in (200, 300, 400)]
+    full_m16 = {"hnsw_m": 16, "ef_construction": 80, "hnsw_dim": None}
+    configs = [IndexConfig(engine="hnsw", ef_search=ef, **full_m16) for ef in (200, 300)]  # type: ignore[arg-type]
+    configs += [IndexConfig(engine="hnsw", hnsw_dim=None)]
+    configs += [IndexConfig(engine="hnsw", hnsw_dim=dim) for dim in (32, 128)]
+    configs += [IndexConfig(engine="hnsw", ef_search=ef) for ef in (200, 300, 400)]
     configs += [
         IndexConfig(engine="ivf", nlist=int(per_root * np.sqrt(n)), nprobe=nprobe)
         for per_root in (4, 8)

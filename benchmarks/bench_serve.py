@@ -52,7 +52,8 @@ NOTES = (
     "Serving path: `async` handlers for events, recommendations and interests (no thread-pool hop), a pure ASGI "
     "guard, cached key table, one math thread (`tiderec serve --threads 1`), asyncio loop with the httptools parser "
     "(uvloop starved some connections); candidates from `ItemIndex` (exact "
-    "scan below 20,000 items, faiss IVF-SQ8 above, re-scored exactly) over one key per item, so the whole score "
+    "scan below 20,000 items; above, a faiss HNSW graph over the keys projected to their 64 principal directions, "
+    "or IVF-SQ8; finds re-scored exactly) over one key per item, so the whole score "
     "is one inner product; an ingest batch runs the interest model once for all of its users."
 )
 USERS = 500
@@ -122,15 +123,16 @@ def engine_label(index: ItemIndex) -> str:
     """The candidate engine and its settings, in words."""
     cfg = index.config
     if index.engine == "hnsw":
-        return f"faiss HNSW + exact re-score (M {cfg.hnsw_m}, efSearch {cfg.ef_search})"
+        width = "full keys" if cfg.hnsw_dim is None else f"keys projected to {cfg.hnsw_dim} dims"
+        return f"faiss HNSW over {width} + exact re-score (M {cfg.hnsw_m}, efSearch {cfg.ef_search})"
     if index.engine == "ivf":
         return f"faiss IVF-SQ8 + exact re-score ({index.nlist:,} lists, nprobe {cfg.nprobe})"
     return "exact"
 
 
 def retrieval(cleaned: Path, users: int = 300, seed: int = 0, config: IndexConfig | None = None) -> dict[str, Any]:
-    """The candidate stage alone on the catalogue's real vectors: the default index (IVF above 20,000 items)
-    against the exact scan, recall of the top 10 and of the 200 candidates, and time per search (one thread).
+    """The candidate stage alone on the catalogue's real vectors: an index (`config`, else the default) against
+    the exact scan, recall of the top 10 and of the 200 candidates, and time per search (one thread).
     Queries are profile vectors (normalised mean of 20 items' vectors) of two kinds: 20 random items (the load's
     users) and real users' last 20 events."""
     limit_threads(1)
@@ -181,11 +183,19 @@ def retrieval(cleaned: Path, users: int = 300, seed: int = 0, config: IndexConfi
     return out
 
 
+ENGINES: dict[str, tuple[list[str], IndexConfig]] = {
+    "hnsw": (["--index", "hnsw"], IndexConfig(engine="hnsw")),
+    "hnsw-full": (["--index", "hnsw", "--hnsw-dim", "0"], IndexConfig(engine="hnsw", hnsw_dim=None)),
+    "ivf": (["--index", "ivf"], IndexConfig(engine="ivf")),
+}
+"""--index choices: `tiderec serve` arguments and the same index for the candidate-stage probe."""
+
+
 def start(
     cleaned: Path, model: Path | None, db: Path, port: int, workers: int, index: str = "hnsw"
 ) -> subprocess.Popen[bytes]:
     args = ["--data", str(cleaned), "--db", str(db), "--no-query", "--rate-limit", "1000000", "--workers", str(workers)]
-    args += ["--index", index]
+    args += ENGINES[index][0]
     if model is not None:
         args += ["--model", str(model)]
     return start_server(args, port, timeout=300)
@@ -347,10 +357,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--big-factor", type=int, default=32)
     parser.add_argument("--workers", default="1,2", help="Worker process counts to measure, comma-separated.")
-    parser.add_argument("--index", default="hnsw", help="Candidate engines for the large catalogue: hnsw, ivf.")
+    engines = ", ".join(ENGINES)
+    parser.add_argument("--index", default="hnsw", help=f"Candidate engines for the large catalogue: {engines}.")
     parser.add_argument("--catalogues", default="online-retail,big", help="online-retail, big (comma-separated)")
     parser.add_argument("--tag", default="", help="suffix of the results file names")
     args = parser.parse_args()
+    unknown = set(args.index.split(",")) - set(ENGINES)
+    if unknown:
+        parser.error(f"--index: unknown engine(s) {sorted(unknown)}; expected {list(ENGINES)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     binary = ensure_wrk()
     report: dict[str, Any] = {
@@ -370,8 +384,7 @@ def main() -> None:
                 result = measure(name, cleaned, model, label, binary, args.seconds, workers, index)
                 report["results"].append(result)
                 print(json.dumps(result), flush=True)
-            engine = IndexConfig(engine=index)  # type: ignore[arg-type]
-            report["retrieval"].append({"catalogue": name, "retrieval": retrieval(cleaned, config=engine)})
+            report["retrieval"].append({"catalogue": name, "retrieval": retrieval(cleaned, config=ENGINES[index][1])})
         (RESULTS / f"serve{args.tag}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         (RESULTS / f"serve{args.tag}.md").write_text(markdown(report), encoding="utf-8")
     print(f"-> {RESULTS / f'serve{args.tag}.md'}")

@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tiderec.errors import RequestError
+from tiderec.errors import ConfigError, RequestError
 from tiderec.ranking.retrieval import IndexConfig, ItemIndex
 
 N, M = 4000, 24
-CONFIGS = [IndexConfig(exact_below=1000), IndexConfig(exact_below=1000, engine="ivf"), IndexConfig()]
-CONFIG_IDS = ["hnsw", "ivf", "exact"]
+PROJECTED = IndexConfig(exact_below=1000, hnsw_dim=12)
+CONFIGS = [IndexConfig(exact_below=1000), PROJECTED, IndexConfig(exact_below=1000, engine="ivf"), IndexConfig()]
+CONFIG_IDS = ["hnsw", "hnsw-projected", "ivf", "exact"]
 
 
 def _keys(seed: int = 0) -> np.ndarray:
@@ -29,12 +30,14 @@ def _queries(keys: np.ndarray, n: int = 30) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("engine", ["hnsw", "ivf"])
+@pytest.mark.parametrize("engine", ["hnsw", "hnsw-projected", "ivf"])
 def test_small_catalogues_are_scanned_exactly_and_large_ones_use_an_index(engine: str) -> None:
     keys = _keys()
     assert ItemIndex(keys).exact
-    approx = ItemIndex(keys, IndexConfig(exact_below=1000, engine=engine, nprobe=8))  # type: ignore[arg-type]
-    assert approx.engine == engine
+    kind = engine.split("-")[0]
+    dim = PROJECTED.hnsw_dim if engine == "hnsw-projected" else None
+    approx = ItemIndex(keys, IndexConfig(exact_below=1000, engine=kind, nprobe=8, hnsw_dim=dim))  # type: ignore[arg-type]
+    assert approx.engine == kind
     exact = ItemIndex(keys)
     recall = []
     for q in _queries(keys):
@@ -88,3 +91,16 @@ def test_upserts_replace_and_extend_without_a_rebuild(config: IndexConfig) -> No
     assert index.search(q, 1, allowed)[0].tolist() == [N + 2]
     with pytest.raises(RequestError, match=r"\[N, m\]"):
         ItemIndex(keys[0])
+
+
+def test_a_projected_graph_is_fitted_to_the_keys_and_bad_settings_are_refused() -> None:
+    keys = _keys()
+    index = ItemIndex(keys, PROJECTED)
+    projection = index._projection
+    assert projection is not None
+    assert projection.shape == (M, 12)
+    np.testing.assert_allclose(projection.T @ projection, np.eye(12), atol=1e-5)
+    assert ItemIndex(keys, IndexConfig(exact_below=1000, hnsw_dim=M))._projection is None
+    for bad in ({"hnsw_dim": 0}, {"ef_search": 0}, {"nlist": 0}, {"projection_sample": 0}):
+        with pytest.raises(ConfigError, match="index:"):
+            IndexConfig(**bad)  # type: ignore[arg-type]

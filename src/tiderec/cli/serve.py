@@ -46,6 +46,8 @@ secret_option = click.option(
               help="Worker processes on one socket (one per core to start with); they share the database.")  # fmt: skip
 @click.option("--index", "index_engine", type=click.Choice(["hnsw", "ivf"]), default="hnsw", show_default=True,
               help="Candidate index for catalogues of 20,000+ items (smaller ones are scanned exactly).")  # fmt: skip
+@click.option("--hnsw-dim", type=int, default=64, show_default=True,
+              help="HNSW graph over the keys' top principal directions (re-scored exactly); 0: full keys.")  # fmt: skip
 def serve(
     cleaned_dir: Path,
     model_dir: Path | None,
@@ -61,6 +63,7 @@ def serve(
     threads: int,
     workers: int,
     index_engine: Literal["hnsw", "ivf"],
+    hnsw_dim: int,
 ) -> None:
     """Run the HTTP API (OpenAPI at /docs); create keys first with `tiderec keys create`."""
     from tiderec.serving.launch import ServeConfig
@@ -71,7 +74,7 @@ def serve(
 
     config = ServeConfig(
         str(cleaned_dir), db_target, text(model_dir), text(vectors), None if no_query else str(intent_dir),
-        text(secret_dir), rate_limit, threads, workers, index_engine,
+        text(secret_dir), rate_limit, threads, workers, index_engine, hnsw_dim,
     )  # fmt: skip
     run(config, host, port, access_log)
 

@@ -28,7 +28,8 @@ log = logging.getLogger("tiderec.serve")
 @dataclass(frozen=True)
 class ServeConfig:
     """What `tiderec serve` serves and how: artefacts, database, per-key rate limit (requests/s over all
-    workers), math threads per worker, worker processes, the large-catalogue candidate index."""
+    workers), math threads per worker, worker processes, the large-catalogue candidate index
+    (hnsw_dim 0: its graph over the full keys)."""
 
     cleaned_dir: str
     db: str
@@ -40,11 +41,14 @@ class ServeConfig:
     threads: int = 1
     workers: int = 1
     index: Literal["hnsw", "ivf"] = "hnsw"
+    hnsw_dim: int = 64
 
     def __post_init__(self) -> None:
         for name in ("threads", "workers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.hnsw_dim < 0:
+            raise ConfigError(f"--hnsw-dim must be >= 0 (0: the full keys), got {self.hnsw_dim}")
         if self.rate_limit <= 0:
             raise ConfigError(f"--rate-limit must be > 0, got {self.rate_limit}")
 
@@ -60,7 +64,7 @@ def build_app(config: ServeConfig) -> FastAPI:
     secrets = secret_folder(config.db, path(config.secret_dir))
     service = load_service(
         Path(config.cleaned_dir), config.db, path(config.model_dir), path(config.vectors_dir),
-        path(config.intent_dir), secrets, IndexConfig(engine=config.index),
+        path(config.intent_dir), secrets, IndexConfig(engine=config.index, hnsw_dim=config.hnsw_dim or None),
     )  # fmt: skip
     limit_threads(config.threads)
     return create_app(service, Limits(per_second=config.rate_limit / config.workers))
