@@ -108,6 +108,35 @@ def score(spliced: list[tuple[np.ndarray, int]], plain: list[np.ndarray], alarms
     }
 
 
+def new_runs(codes: np.ndarray, persist: int) -> np.ndarray:
+    """bool[n_known - persist + 1]: whether the `persist` known events from each known position on are all in
+    interests absent from every known event before that position."""
+    known = codes[codes >= 0]
+    if len(known) < persist:
+        return np.zeros(0, dtype=bool)
+    _, first, inverse = np.unique(known, return_index=True, return_inverse=True)
+    first_seen = first[inverse]
+    window = np.lib.stride_tricks.sliding_window_view(first_seen, persist).min(axis=1)
+    out: np.ndarray = window >= np.arange(len(window))
+    return out
+
+
+def novelty_ceiling(
+    spliced: list[tuple[np.ndarray, int]], plain: list[np.ndarray], persist: int = 3
+) -> dict[str, float]:
+    """How far "which interests are new" separates splices from unspliced users: the share of splices whose first
+    `persist` events after the change are all in interests user A never had, and the share of unspliced users
+    with such a run anywhere after their first MIN_EVENTS known events. A rule that declares on such runs alarms
+    on about the second share of unspliced users to find the first share of splices within persist - 1 events."""
+    at_splice = [bool(new_runs(codes, persist)[int((codes[:cp] >= 0).sum())]) for codes, cp in spliced]
+    natural = [bool(new_runs(s, persist)[MIN_EVENTS:].any()) for s in plain]
+    return {
+        "persist": persist,
+        "splices_with_a_new_run": float(np.mean(at_splice)),
+        "unspliced_users_with_a_new_run": float(np.mean(natural)),
+    }
+
+
 def ours(config: MigrationConfig, vectors: np.ndarray | None) -> Any:
     return lambda codes: [m.at_index for m in detect(codes, config, vectors) if m.kind == "migration"]
 
@@ -138,6 +167,7 @@ def evaluate(
         "tiderec": score(spliced, seqs, ours(config, vectors)),
         "baseline (dominant-interest change)": score(spliced, seqs, dominant_change),
         "kinds_declared_at_the_splice": kinds,
+        "novelty_ceiling": novelty_ceiling(spliced, seqs),
     }
 
 
@@ -209,6 +239,15 @@ def markdown(meta: dict[str, Any], results: dict[str, Any]) -> str:
             )
     lines += ["", "Kinds declared at the splice (tiderec): "]
     lines += [f"- {name}: {res['kinds_declared_at_the_splice']}" for name, res in results.items()]
+    lines += [
+        "",
+        "What new interests alone can separate: splices whose first 3 events after the change are all in interests A "
+        f"never had, against unspliced users with 3 such events in a row anywhere after their first {MIN_EVENTS}:",
+    ]
+    for name, res in results.items():
+        c = res["novelty_ceiling"]
+        shares = f"splices {c['splices_with_a_new_run']:.3f}, unspliced users {c['unspliced_users_with_a_new_run']:.3f}"
+        lines.append(f"- {name}: {shares}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,16 +1,16 @@
 """Candidate retrieval: the items with the largest inner product between their key and a query vector.
 
 One interface, three engines: an exact scan (a matrix-vector product) for small catalogues, and for large ones,
-where a scan is memory-bound, a faiss HNSW graph over the float keys (the default) or an inverted-file index
-over 8-bit quantised keys (`engine="ivf"`); approximate finds are re-scored exactly from the float keys.
-Measured on this CPU (one thread, 101,888 real item vectors of 512 dimensions, real users' profile vectors as
-queries; benchmarks/results/retrieval.md): exact ~15 ms per search; IVF with 4 sqrt(N) lists probing 128
-~1.4 ms for 98% of the exact top 10. The HNSW graph is built over the keys projected onto their top `hnsw_dim`
-principal directions (uncentred SVD, the best rank-d approximation of inner products): a 64-d graph walk is
-several times cheaper than a 512-d one, and re-scoring its 200 finds exactly restores the ranking (M 32, efSearch
-200: 99% of the exact top 10 in ~0.4 ms, against 97% in ~0.65 ms for a full-width M 16 graph). Items can be inserted
-or replaced without a rebuild (HNSW: a replaced item's old node is masked out and a new node added), and an
-allowed-item mask filters inside the search (faiss bitmap selector).
+where a scan is memory-bound, a faiss HNSW graph (the default) or an inverted-file index over 8-bit quantised keys
+(`engine="ivf"`); approximate finds are re-scored exactly from the float keys. The HNSW graph holds the keys
+projected onto their top `hnsw_dim` principal directions (uncentred SVD: the best rank-d approximation of inner
+products); a 64-d graph walk is cheaper than a 512-d one, and re-scoring all its efSearch finds exactly puts the
+near neighbours the projection misorders back. Measured on this CPU (one thread, 101,888 real item vectors of 512
+dimensions, real users' profiles as queries; benchmarks/results/retrieval.md): exact ~13 ms per search; HNSW
+(M 32, efSearch 200) 97.4% of the exact top 10 in 0.39 ms (128 dims: 99.0% in 0.51 ms; a full-width M 16 graph:
+97.3% in 0.66 ms); IVF with 4 sqrt(N) lists probing 128: 97.8% in 0.96 ms. Items can be inserted or replaced
+without a rebuild (HNSW: a replaced item's old node is masked out and a new node added), and an allowed-item mask
+filters inside the search (faiss bitmap selector).
 """
 
 from __future__ import annotations
