@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -50,6 +51,8 @@ def test_ray_engine_writes_the_local_engines_store(items: Items, tmp_path: Path)
         local_report.empty_texts,
     )
     assert len(list((tmp_path / "texts").glob("*.parquet"))) == 3
+    outputs = list((tmp_path / "vectors").glob("*.parquet"))
+    assert sum(pq.ParquetFile(f).num_row_groups for f in outputs) > len(outputs)
 
 
 def test_ray_engine_reuses_unchanged_vectors(items: Items) -> None:

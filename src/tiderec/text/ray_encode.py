@@ -83,16 +83,20 @@ def fixed_size(vectors: np.ndarray) -> pa.FixedSizeListArray:
 
 def place_vectors(folder: Path, plan: EncodePlan, target: np.ndarray) -> tuple[int, int]:
     """Every {row, vector} Parquet file of `folder` (row = position in `plan.unique`) into the rows of `target`
-    that have those texts, one file at a time; (vectors read, over-length texts)."""
+    that have those texts, one row group at a time (Ray writes the whole dataset as one file of one row group
+    per actor batch, so reading whole files held every vector at once: +557 MB at 318,400 items); (vectors
+    read, over-length texts)."""
     written, over = 0, 0
     for path in sorted(folder.glob("*.parquet")):
-        table = pq.read_table(path)
-        rows = table.column("row").to_numpy()
-        vectors = table.column("vector").combine_chunks().flatten().to_numpy().reshape(len(rows), target.shape[1])
-        plan.place(rows.astype(np.int64), vectors, target)
-        written += len(rows)
-        over += int(table.column("over_length").to_numpy().sum())
-        del table, vectors
+        file = pq.ParquetFile(path)
+        for group in range(file.num_row_groups):
+            table = file.read_row_group(group)
+            rows = table.column("row").to_numpy()
+            flat = table.column("vector").combine_chunks().flatten().to_numpy()
+            plan.place(rows.astype(np.int64), flat.reshape(len(rows), target.shape[1]), target)
+            written += len(rows)
+            over += int(table.column("over_length").to_numpy().sum())
+            del table, flat
         pa.default_memory_pool().release_unused()
     return written, over
 
