@@ -43,6 +43,9 @@ class IndexConfig:
     ef_search: int = 200
     hnsw_dim: int | None = 64
     projection_sample: int = 20_000
+    nlist: int | None = None
+    nprobe: int = 128
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if min(self.exact_below, self.hnsw_m, self.ef_construction, self.ef_search, self.nprobe) < 1:
@@ -51,10 +54,6 @@ class IndexConfig:
             raise ConfigError("index: hnsw_dim (or None) and projection_sample must be >= 1")
         if self.nlist is not None and self.nlist < 1:
             raise ConfigError(f"index: nlist must be >= 1 or None, got {self.nlist}")
-
-    nlist: int | None = None
-    nprobe: int = 128
-    seed: int = 0
 
 
 class ItemIndex:
@@ -100,20 +99,17 @@ class ItemIndex:
             sample = self.keys[np.sort(rng.choice(n, min(n, cfg.projection_sample), replace=False))]
             _, _, vt = np.linalg.svd(sample.astype(np.float64), full_matrices=False)
             self._projection = np.ascontiguousarray(vt[: cfg.hnsw_dim].T, dtype=np.float32)
-        index = faiss.IndexHNSWFlat(self._graph_dim, cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        graph_keys = self._projected(self.keys)
+        index = faiss.IndexHNSWFlat(graph_keys.shape[1], cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = cfg.ef_construction
-        index.add(self._projected(self.keys))
+        index.add(graph_keys)
         self._hnsw = index
         self._node_rows = np.arange(n, dtype=np.int64)
         self._row_node = np.arange(n, dtype=np.int64)
 
-    @property
-    def _graph_dim(self) -> int:
-        return int(self.keys.shape[1] if self._projection is None else self._projection.shape[1])
-
     def _projected(self, x: np.ndarray) -> np.ndarray:
         """float32[..., d]: keys or queries float32[..., m] in the HNSW graph's space."""
-        x = x.astype(np.float32)
+        x = np.asarray(x, dtype=np.float32)
         return np.ascontiguousarray(x if self._projection is None else x @ self._projection)
 
     def _build(self) -> Any:
