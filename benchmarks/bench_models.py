@@ -143,6 +143,7 @@ def main() -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--eval-batch-size", type=int, default=512, help="users per validation batch")
     parser.add_argument("--valid-scoring", choices=("A", "B"), default="A", help="scoring early stopping watches")
+    parser.add_argument("--exclude-seen", action="store_true", help="train with seen items out of the softmax")
     parser.add_argument("--extra", action="append", default=[], help="LABEL=JSON: a variant of tiderec to add")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -158,6 +159,7 @@ def main() -> None:
         device=args.device,
         eval_batch_size=args.eval_batch_size,
         valid_scoring=args.valid_scoring,
+        exclude_seen=args.exclude_seen,
     )
     wanted = None if args.models is None else {m.strip() for m in args.models.split(",")}
     specs = [s for s in SPECS[args.dataset] if wanted is None or s.title in wanted] + extra_specs(args.extra)
@@ -182,6 +184,7 @@ def main() -> None:
             + (f" --device {args.device}" if args.device != "auto" else "")
             + (f" --eval-batch-size {args.eval_batch_size}" if args.eval_batch_size != 512 else "")
             + (f" --valid-scoring {args.valid_scoring}" if args.valid_scoring != "A" else "")
+            + (" --exclude-seen" if args.exclude_seen else "")
             + "".join(f" --extra '{e}'" for e in args.extra),
             "dataset": prepared.source,
             "protocol": prepared.split.protocol,

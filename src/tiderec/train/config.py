@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tiderec.config import STRICT
+from tiderec.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,13 @@ class TrainConfig:
     eval_batch_size: int = 512
     max_minutes: float | None = None
     bucket_by_length: bool = False
+    exclude_seen: bool = False
+    """Leave the items already in a prefix out of its softmax (the target excepted): training's counterpart
+    of scoring (B), for catalogues where a recommender never shows what the user already has."""
     steps_per_epoch: int | None = None
     """At most this many optimisation steps per epoch (None: a full pass), so that large datasets validate
     (and can stop early) more often than once per pass."""
+
+    def __post_init__(self) -> None:
+        if self.exclude_seen and self.loss != "ce":
+            raise ConfigError("train: exclude_seen needs loss='ce' (the sampled softmax does not see prefixes)")

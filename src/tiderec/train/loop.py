@@ -83,11 +83,14 @@ class Objective(torch.nn.Module):
     """The training loss as a module: forward(batch) -> scalar loss. Everything the loss touches runs inside
     forward, so a data-parallel wrapper (DDP) sees every parameter use."""
 
-    def __init__(self, model: SequenceModel, log_q: torch.Tensor | None = None, negatives: int = 0) -> None:
+    def __init__(
+        self, model: SequenceModel, log_q: torch.Tensor | None = None, negatives: int = 0, exclude_seen: bool = False
+    ) -> None:
         super().__init__()
         self.model = model
         self.log_q = log_q
         self.negatives = negatives
+        self.exclude_seen = exclude_seen
 
     def forward(self, t: dict[str, torch.Tensor]) -> torch.Tensor:
         states = self.model(t["items"], t["event_types"], t["gaps"], t["next_gaps"])  # [B, T, D]
@@ -95,8 +98,23 @@ class Objective(torch.nn.Module):
         target = t["targets"][select]
         if self.log_q is None:
             logits = self.model.scores(states, t["items"], select)  # [P, N]
+            if self.exclude_seen:
+                logits = logits.masked_fill(seen_mask(t["items"], select, target, logits.shape[1]), -torch.inf)
             return F.cross_entropy(logits, target)
         return _sampled_loss(self.model, states[select], target, self.log_q, self.negatives, str(states.device))
+
+
+def seen_mask(items: torch.Tensor, select: torch.Tensor, target: torch.Tensor, n_items: int) -> torch.Tensor:
+    """bool[P, N]: the items in each selected position's prefix, its own target excepted. items: int[B, T]
+    ids + 1 (0 = pad); select: bool[B, T] with P true; target: int[P] item ids."""
+    rows, cols = select.nonzero(as_tuple=True)
+    history = items[rows]  # [P, T]
+    t = torch.arange(items.shape[1], device=items.device)
+    in_prefix = (t[None, :] <= cols[:, None]) & (history > 0)
+    seen = torch.zeros(history.shape[0], n_items + 1, dtype=torch.bool, device=items.device)
+    seen.scatter_(1, torch.where(in_prefix, history, torch.zeros_like(history)), True)
+    seen[torch.arange(len(target), device=target.device), target + 1] = False
+    return seen[:, 1:]
 
 
 def train_step(
@@ -178,7 +196,7 @@ def fit(
     model.to(device)
     optimizer, scheduler = make_optimizer(model, config)
     log_q = popularity_log_q(np.bincount(train.item, minlength=train.n_items)) if config.loss == "sampled" else None
-    objective = Objective(model, log_q, config.negatives)
+    objective = Objective(model, log_q, config.negatives, config.exclude_seen)
     scorer = TorchScorer(name, model, device)
     stopping = EarlyStopping(config)
     steps = 0
