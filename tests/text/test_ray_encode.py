@@ -33,7 +33,7 @@ def items() -> Items:
     return Items.from_frame(frame.with_columns(title=pl.when(pl.int_range(pl.len()) < 2).then(None).otherwise("title")))
 
 
-def test_ray_engine_writes_the_local_engines_store(items: Items, tmp_path: Path) -> None:
+def test_ray_engine_writes_the_local_engines_store_and_ignores_stale_scratch(items: Items, tmp_path: Path) -> None:
     local, local_report = encode_items(items, load_encoder(USE), progress=False)
     config = RayEncodeConfig(actors=1, batch_size=64, rows_per_file=100, scratch=str(tmp_path))
     distributed, report = encode_items_ray(items, USE, config=config)
@@ -51,8 +51,17 @@ def test_ray_engine_writes_the_local_engines_store(items: Items, tmp_path: Path)
         local_report.empty_texts,
     )
     assert len(list((tmp_path / "texts").glob("*.parquet"))) == 3
-    outputs = list((tmp_path / "vectors").glob("*.parquet"))
-    assert sum(pq.ParquetFile(f).num_row_groups for f in outputs) > len(outputs)
+    outputs = [pq.read_table(f) for f in (tmp_path / "vectors").glob("*.parquet")]
+    assert max(t.num_rows for t in outputs) <= 64
+    rows = np.concatenate([t.column("row").to_numpy() for t in outputs])
+    assert sorted(rows.tolist()) == list(range(298))
+
+    fewer = Items.from_frame(items.frame.head(120))
+    again, report = encode_items_ray(fewer, USE, config=config)
+    local, _ = encode_items(fewer, load_encoder(USE), progress=False)
+    assert report.encoded == 118
+    assert len(list((tmp_path / "texts").glob("*.parquet"))) == 2
+    assert (again.vectors * local.vectors).sum(axis=1)[2:].min() >= 0.9999
 
 
 def test_ray_engine_reuses_unchanged_vectors(items: Items) -> None:

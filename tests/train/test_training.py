@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
 
 from tiderec.data.interactions import Interactions
 from tiderec.data.sequences import history_arrays
@@ -22,6 +23,7 @@ from tiderec.text.encoders import EncoderConfig, load_encoder
 from tiderec.text.store import write_vectors
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import prepare, save_trained, train_model
+from tiderec.train.loop import seen_mask
 from tiderec.train.ray_train import RayTrainConfig
 from tiderec.train.registry import load_model, model_config
 from tiderec.train.validate import evaluate_targets
@@ -72,6 +74,26 @@ def test_scoring_b_removes_items_the_user_saw() -> None:
     assert result["A"]["hr@5"] == 1.0  # five items: every target is in the top 5
     assert result["B"]["hr@5"] == pytest.approx(unseen, abs=1e-4)  # ...unless it was seen and removed
     assert unseen < 1.0
+
+
+def test_exclude_seen_masks_each_prefix_but_its_own_target() -> None:
+    items = torch.tensor([[0, 3, 1, 3, 2], [1, 2, 0, 0, 0]])  # ids + 1, 0 = pad
+    select = torch.tensor([[False, True, True, True, False], [True, True, False, False, False]])
+    target = torch.tensor([0, 2, 1, 1, 3])
+    expected = [[0, 0, 1, 0], [1, 0, 0, 0], [1, 0, 1, 0], [1, 0, 0, 0], [1, 1, 0, 0]]
+    assert seen_mask(items, select, target, 4).int().tolist() == expected
+    with pytest.raises(ConfigError, match="exclude_seen needs loss='ce'"):
+        TrainConfig(loss="sampled", exclude_seen=True)
+
+
+def test_training_with_seen_items_excluded_learns_the_cycle(cleaned_dir: Path) -> None:
+    prepared = prepare(cleaned_dir)
+    cfg = TrainConfig(**{**FAST.__dict__, "exclude_seen": True, "valid_scoring": "B"})
+    trained = train_model(prepared, "tiderec", cfg, {"dim": 32}, progress=False)
+    split = prepared.split
+    learned = evaluate_targets(trained.scorer, prepared.inter, split.test, FAST.max_len)["B"]["hr@10"]
+    pop = evaluate_targets(Popularity(split.train), prepared.inter, split.test, FAST.max_len)["B"]["hr@10"]
+    assert learned > pop + 0.2, (learned, pop)
 
 
 def test_unknown_model_and_model_keys_are_errors() -> None:

@@ -56,18 +56,28 @@ class RayEncodeConfig:
 
 
 class EncodeActor:
-    """A Ray Data actor: loads the encoder once, then maps Arrow batches {row, text} -> {row, vector}."""
+    """A Ray Data actor: loads the encoder once, then encodes Arrow batches {row, text} into Parquet files
+    {row, vector, over_length} of its own under `out` and returns only their names. Writing where the vectors
+    are made keeps them out of the object store: through Ray's `write_parquet` one write task gathered them,
+    and its memory grew with the catalogue (815 MiB at 318,400 items)."""
 
-    def __init__(self, encoder: dict[str, Any]) -> None:
+    def __init__(self, encoder: dict[str, Any], out: str) -> None:
         self.encoder = load_encoder(configs.from_dict(EncoderConfig, encoder))
+        self.out = Path(out)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        """The batch's vectors; `over_length` holds the batch's count of over-long texts in its first row."""
+        """Writes the batch's vectors to part-<first row>.parquet (a retried batch rewrites the same file);
+        `over_length` holds the batch's count of over-long texts in its first row."""
         texts = batch.column("text").to_pylist()
+        rows = batch.column("row")
         over = np.zeros(len(texts), dtype=np.int32)
         over[:1] = self.encoder.count_over_length(texts)
         vectors = self.encoder.encode_passages(texts)
-        return pa.table({"row": batch.column("row"), "vector": fixed_size(vectors), "over_length": over})
+        name = f"part-{int(rows[0].as_py()):012d}.parquet"
+        partial = self.out / f".{name}.partial"
+        pq.write_table(pa.table({"row": rows, "vector": fixed_size(vectors), "over_length": over}), partial)
+        partial.replace(self.out / name)
+        return pa.table({"file": [name], "rows": [len(texts)]})
 
 
 def encoder_space(encoder: dict[str, Any], template: ItemTextTemplate) -> VectorSpace:
@@ -81,13 +91,12 @@ def fixed_size(vectors: np.ndarray) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
 
 
-def place_vectors(folder: Path, plan: EncodePlan, target: np.ndarray) -> tuple[int, int]:
-    """Every {row, vector} Parquet file of `folder` (row = position in `plan.unique`) into the rows of `target`
-    that have those texts, one row group at a time (Ray writes the whole dataset as one file of one row group
-    per actor batch, so reading whole files held every vector at once: +557 MB at 318,400 items); (vectors
-    read, over-length texts)."""
+def place_vectors(paths: list[Path], plan: EncodePlan, target: np.ndarray) -> tuple[int, int]:
+    """The {row, vector} Parquet files `paths` (row = position in `plan.unique`) into the rows of `target`
+    that have those texts, one row group at a time, so that the driver never holds more than a batch of
+    vectors; (vectors read, over-length texts)."""
     written, over = 0, 0
-    for path in sorted(folder.glob("*.parquet")):
+    for path in paths:
         file = pq.ParquetFile(path)
         for group in range(file.num_row_groups):
             table = file.read_row_group(group)
@@ -133,17 +142,18 @@ def encode_items_ray(
         try:
             write_texts(plan.unique, texts_dir, cfg.rows_per_file)
             pool = cfg.pool_size()
+            vectors_dir.mkdir(parents=True, exist_ok=True)
             dataset = ray.data.read_parquet(str(texts_dir)).map_batches(
                 EncodeActor,
-                fn_constructor_kwargs={"encoder": actor_encoder},
+                fn_constructor_kwargs={"encoder": actor_encoder, "out": str(vectors_dir)},
                 batch_size=cfg.batch_size,
                 batch_format="pyarrow",
                 compute=ray.data.ActorPoolStrategy(size=pool),
                 num_cpus=cfg.cpus_per_actor,
                 num_gpus=cfg.gpus_per_actor or None,
             )
-            dataset.write_parquet(str(vectors_dir))
-            written, over_length = place_vectors(vectors_dir, plan, target)
+            paths = sorted(vectors_dir / str(f["file"]) for f in dataset.take_all())
+            written, over_length = place_vectors(paths, plan, target)
             if written != len(plan.unique):
                 raise RuntimeError(f"Ray encoding returned {written:,} vectors for {len(plan.unique):,} texts")
         finally:
@@ -155,8 +165,10 @@ def encode_items_ray(
 
 
 def write_texts(texts: list[str], folder: Path, rows_per_file: int) -> None:
-    """{row, text} Parquet files of `rows_per_file` texts each."""
+    """{row, text} Parquet files of `rows_per_file` texts each (a previous run's files removed)."""
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("part-*.parquet"):
+        stale.unlink()
     for part, first in enumerate(range(0, len(texts), rows_per_file)):
         chunk = texts[first : first + rows_per_file]
         rows = np.arange(first, first + len(chunk), dtype=np.int64)
