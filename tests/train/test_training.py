@@ -23,7 +23,7 @@ from tiderec.text.encoders import EncoderConfig, load_encoder
 from tiderec.text.store import write_vectors
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import prepare, save_trained, train_model
-from tiderec.train.loop import seen_mask
+from tiderec.train.loop import seen_pairs
 from tiderec.train.ray_train import RayTrainConfig
 from tiderec.train.registry import load_model, model_config
 from tiderec.train.validate import evaluate_targets
@@ -76,12 +76,13 @@ def test_scoring_b_removes_items_the_user_saw() -> None:
     assert unseen < 1.0
 
 
-def test_exclude_seen_masks_each_prefix_but_its_own_target() -> None:
+def test_exclude_seen_pairss_each_prefix_but_its_own_target() -> None:
     items = torch.tensor([[0, 3, 1, 3, 2], [1, 2, 0, 0, 0]])  # ids + 1, 0 = pad
     select = torch.tensor([[False, True, True, True, False], [True, True, False, False, False]])
     target = torch.tensor([0, 2, 1, 1, 3])
     expected = [[0, 0, 1, 0], [1, 0, 0, 0], [1, 0, 1, 0], [1, 0, 0, 0], [1, 1, 0, 0]]
-    assert seen_mask(items, select, target, 4).int().tolist() == expected
+    mask = torch.zeros(5, 4, dtype=torch.int64).index_put_(seen_pairs(items, select, target), torch.tensor(1))
+    assert mask.tolist() == expected
     with pytest.raises(ConfigError, match="exclude_seen needs loss='ce'"):
         TrainConfig(loss="sampled", exclude_seen=True)
 

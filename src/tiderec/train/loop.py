@@ -99,22 +99,21 @@ class Objective(torch.nn.Module):
         if self.log_q is None:
             logits = self.model.scores(states, t["items"], select)  # [P, N]
             if self.exclude_seen:
-                logits = logits.masked_fill(seen_mask(t["items"], select, target, logits.shape[1]), -torch.inf)
+                logits = logits.index_put_(seen_pairs(t["items"], select, target), logits.new_tensor(-torch.inf))
             return F.cross_entropy(logits, target)
         return _sampled_loss(self.model, states[select], target, self.log_q, self.negatives, str(states.device))
 
 
-def seen_mask(items: torch.Tensor, select: torch.Tensor, target: torch.Tensor, n_items: int) -> torch.Tensor:
-    """bool[P, N]: the items in each selected position's prefix, its own target excepted. items: int[B, T]
-    ids + 1 (0 = pad); select: bool[B, T] with P true; target: int[P] item ids."""
+def seen_pairs(items: torch.Tensor, select: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(position, item id) pairs, each int[K]: the items in each selected position's prefix, its own target
+    excepted (a pair may repeat). items: int[B, T] ids + 1 (0 = pad); select: bool[B, T] with P true;
+    target: int[P] item ids. Sparse, so that masking costs K writes, not a second [P, N] tensor."""
     rows, cols = select.nonzero(as_tuple=True)
     history = items[rows]  # [P, T]
     t = torch.arange(items.shape[1], device=items.device)
-    in_prefix = (t[None, :] <= cols[:, None]) & (history > 0)
-    seen = torch.zeros(history.shape[0], n_items + 1, dtype=torch.bool, device=items.device)
-    seen.scatter_(1, torch.where(in_prefix, history, torch.zeros_like(history)), True)
-    seen[torch.arange(len(target), device=target.device), target + 1] = False
-    return seen[:, 1:]
+    keep = (t[None, :] <= cols[:, None]) & (history > 0) & (history != target[:, None] + 1)
+    position, column = keep.nonzero(as_tuple=True)
+    return position, history[position, column] - 1
 
 
 def train_step(
