@@ -3,6 +3,7 @@ saved models score identically after loading, and scoring (B) removes seen items
 
 from __future__ import annotations
 
+import resource
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from tiderec.testing.worlds import cyclic_world
 from tiderec.text.encode import encode_items
 from tiderec.text.encoders import EncoderConfig, load_encoder
 from tiderec.text.store import write_vectors
+from tiderec.train.allocator import reuse_large_blocks
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import prepare, save_trained, train_model
 from tiderec.train.loop import seen_pairs
@@ -153,3 +155,16 @@ def test_lora_needs_minilm_texts_and_one_process(cleaned_dir: Path) -> None:
         train_model(prepared, "tiderec", FAST, {"text_tuning": "lora"}, progress=False)
     with pytest.raises(ConfigError, match="trains in one process"):
         train_model(prepared, "tiderec", FAST, {"text_tuning": "lora"}, progress=False, ray=RayTrainConfig(2))
+
+
+def test_cpu_training_keeps_large_freed_blocks_in_the_heap() -> None:
+    def page_faults_of_64_mib_tensors(times: int) -> int:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(times):
+            block = torch.ones(16 * 2**20)
+            del block
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    assert reuse_large_blocks()
+    faults = page_faults_of_64_mib_tensors(8)
+    assert faults < 0.75 * 8 * 16_384, faults  # 16,384 pages each time when every block is a fresh mapping

@@ -20,6 +20,7 @@ from tiderec.data.splits import Targets
 from tiderec.errors import DatasetError
 from tiderec.models.base import SequenceModel
 from tiderec.models.scorer import TorchScorer
+from tiderec.train.allocator import reuse_large_blocks
 from tiderec.train.config import TrainConfig
 from tiderec.train.validate import evaluate_targets
 
@@ -188,6 +189,8 @@ def fit(
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
+    if device == "cpu":
+        reuse_large_blocks()
     rng = seed_everything(config.seed)
     windows = training_windows(train, config.max_len)
     if len(windows) == 0:

@@ -31,6 +31,7 @@ from tiderec.data.splits import Targets
 from tiderec.errors import ConfigError, DatasetError
 from tiderec.models.base import SequenceModel
 from tiderec.models.scorer import TorchScorer
+from tiderec.train.allocator import reuse_large_blocks
 from tiderec.train.config import TrainConfig
 from tiderec.train.inputs import ItemInputs
 from tiderec.train.loop import (
@@ -151,6 +152,8 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
     data: WorkerData = ray.get(loop_config["data"])
     config = configs.from_dict(TrainConfig, loop_config["train"])
     torch.set_num_threads(int(loop_config["cpus"]))
+    if not torch.cuda.is_available():
+        reuse_large_blocks()
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     seed_everything(config.seed)
