@@ -78,7 +78,7 @@ def test_scoring_b_removes_items_the_user_saw() -> None:
     assert unseen < 1.0
 
 
-def test_exclude_seen_pairss_each_prefix_but_its_own_target() -> None:
+def test_exclude_seen_masks_each_prefix_but_its_own_target() -> None:
     items = torch.tensor([[0, 3, 1, 3, 2], [1, 2, 0, 0, 0]])  # ids + 1, 0 = pad
     select = torch.tensor([[False, True, True, True, False], [True, True, False, False, False]])
     target = torch.tensor([0, 2, 1, 1, 3])

@@ -17,7 +17,7 @@ from torch import nn
 from tiderec.config import STRICT
 from tiderec.data.sequences import GAP_BUCKETS
 from tiderec.models.base import SequenceModel
-from tiderec.models.layers import CausalTransformer, init_weights, positions
+from tiderec.models.layers import CausalTransformer, init_weights, positions, prefix_histories
 from tiderec.models.text_tower import TextTower
 from tiderec.types import EVENT_TYPES
 
@@ -151,10 +151,8 @@ class InterestModel(SequenceModel):
         scores = picked @ self.item_table().T  # [P, N]
         if self.repeat_head is None:
             return scores
-        rows, cols = select.nonzero(as_tuple=True)  # P positions
-        history = items[rows]  # [P, T] ids + 1
+        history, cols, in_prefix = prefix_histories(items, select)  # [P, T] ids + 1, [P], [P, T]
         t = torch.arange(items.shape[1], device=items.device)
-        in_prefix = (t[None, :] <= cols[:, None]) & (history > 0)  # [P, T]
         age = (cols[:, None] - t[None, :]).clamp(min=0).float()
         weights = self.repeat_head(picked)  # [P, 2]
         contrib = weights[:, :1] + weights[:, 1:] * self.config.repeat_decay**age  # [P, T]

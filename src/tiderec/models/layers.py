@@ -17,6 +17,15 @@ def positions(valid: torch.Tensor) -> torch.Tensor:
     return pos
 
 
+def prefix_histories(items: torch.Tensor, select: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For the P selected positions of items int[B, T] (ids + 1, 0 = pad), select bool[B, T]: each one's row
+    of items int[P, T], its column int[P] and which of the row's items are in its prefix bool[P, T]."""
+    rows, cols = select.nonzero(as_tuple=True)
+    history = items[rows]
+    t = torch.arange(items.shape[1], device=items.device)
+    return history, cols, (t[None, :] <= cols[:, None]) & (history > 0)
+
+
 def causal_padding_mask(valid: torch.Tensor) -> torch.Tensor:
     """float[B, 1, T, T] additive mask: position t may attend to valid positions <= t. valid: bool[B, T]."""
     t = valid.shape[1]

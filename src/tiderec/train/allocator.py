@@ -3,7 +3,8 @@
 glibc serves blocks over 128 KiB by mmap and returns them to the kernel on free, so a training step that builds
 float[positions, catalogue] logits and their gradients pays fresh page faults for them on every step: on a
 2-core VM, 2-2.5x the time of a full-softmax step. Raising the mmap and trim thresholds lets the next step
-reuse the same memory (peak memory unchanged: the blocks are the ones the step needs anyway).
+reuse the same memory. The heap keeps what it frees, so peak RSS rises a little (Beauty, two epochs: 1,312 ->
+1,531 MB) for a run a fifth shorter (232 s -> 180 s, system time 78 s -> 3 s).
 """
 
 from __future__ import annotations

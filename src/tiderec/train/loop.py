@@ -19,6 +19,7 @@ from tiderec.data.sequences import IGNORE, SequenceArrays, training_windows
 from tiderec.data.splits import Targets
 from tiderec.errors import DatasetError
 from tiderec.models.base import SequenceModel
+from tiderec.models.layers import prefix_histories
 from tiderec.models.scorer import TorchScorer
 from tiderec.train.allocator import reuse_large_blocks
 from tiderec.train.config import TrainConfig
@@ -109,11 +110,8 @@ def seen_pairs(items: torch.Tensor, select: torch.Tensor, target: torch.Tensor) 
     """(position, item id) pairs, each int[K]: the items in each selected position's prefix, its own target
     excepted (a pair may repeat). items: int[B, T] ids + 1 (0 = pad); select: bool[B, T] with P true;
     target: int[P] item ids. Sparse, so that masking costs K writes, not a second [P, N] tensor."""
-    rows, cols = select.nonzero(as_tuple=True)
-    history = items[rows]  # [P, T]
-    t = torch.arange(items.shape[1], device=items.device)
-    keep = (t[None, :] <= cols[:, None]) & (history > 0) & (history != target[:, None] + 1)
-    position, column = keep.nonzero(as_tuple=True)
+    history, _, in_prefix = prefix_histories(items, select)
+    position, column = (in_prefix & (history != target[:, None] + 1)).nonzero(as_tuple=True)
     return position, history[position, column] - 1
 
 

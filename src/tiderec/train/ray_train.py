@@ -152,8 +152,6 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
     data: WorkerData = ray.get(loop_config["data"])
     config = configs.from_dict(TrainConfig, loop_config["train"])
     torch.set_num_threads(int(loop_config["cpus"]))
-    if not torch.cuda.is_available():
-        reuse_large_blocks()
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     seed_everything(config.seed)
@@ -166,6 +164,8 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
         parallel_strategy_kwargs={"find_unused_parameters": True},
     )
     device = ray.train.torch.get_device()
+    if device.type == "cpu":
+        reuse_large_blocks()
     optimizer, scheduler = make_optimizer(objective, config)
     mine = data.valid.take(np.arange(rank, len(data.valid), world))
     scorer = TorchScorer(data.name, core, str(device))
