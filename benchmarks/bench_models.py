@@ -20,8 +20,10 @@ import platform
 import resource
 import subprocess
 import time
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -91,8 +93,9 @@ def git_commit() -> str:
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def extra_specs(extras: list[str]) -> list[ModelSpec]:
-    """ModelSpecs of the project's model from LABEL=JSON settings."""
+def extra_specs(extras: list[str]) -> list[tuple[ModelSpec, dict[str, Any]]]:
+    """ModelSpecs of the project's model from LABEL=JSON settings, each with its training overrides (the JSON's
+    "train" key, e.g. {"train": {"ema": 0.995}})."""
     specs = []
     for extra in extras:
         label, sep, settings = extra.partition("=")
@@ -102,7 +105,11 @@ def extra_specs(extras: list[str]) -> list[ModelSpec]:
             parsed = json.loads(settings)
         except json.JSONDecodeError as exc:
             raise SystemExit(f"--extra {label}: settings are not JSON ({exc})") from None
-        specs.append(ModelSpec("tiderec", parsed, label.strip()))
+        train = parsed.pop("train", {})
+        unknown = sorted(set(train) - {f.name for f in fields(TrainConfig)})
+        if unknown:
+            raise SystemExit(f"--extra {label}: unknown train settings {unknown}")
+        specs.append((ModelSpec("tiderec", parsed, label.strip()), train))
     return specs
 
 
@@ -162,13 +169,15 @@ def main() -> None:
         exclude_seen=args.exclude_seen,
     )
     wanted = None if args.models is None else {m.strip() for m in args.models.split(",")}
-    specs = [s for s in SPECS[args.dataset] if wanted is None or s.title in wanted] + extra_specs(args.extra)
+    chosen = [s for s in SPECS[args.dataset] if wanted is None or s.title in wanted]
+    specs: list[tuple[ModelSpec, dict[str, Any]]] = [(s, {}) for s in chosen] + extra_specs(args.extra)
     name = f"models_{args.dataset}{args.tag}"
     commit = git_commit()
     results = []
-    for spec in specs:
+    for spec, train_overrides in specs:
         start = time.perf_counter()
-        trained = train_model(prepared, spec.name, train_config, spec.settings, spec.title, progress=True)
+        config = replace(train_config, **train_overrides)
+        trained = train_model(prepared, spec.name, config, spec.settings, spec.title, progress=True)
         result = score_test(prepared, trained, train_config.max_len, progress=False)
         results.append(result)
         print(f"{spec.title}: {json.dumps(result.test)} ({time.perf_counter() - start:.0f} s)", flush=True)

@@ -4,6 +4,7 @@ saved models score identically after loading, and scoring (B) removes seen items
 from __future__ import annotations
 
 import resource
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +24,12 @@ from tiderec.text.encode import encode_items
 from tiderec.text.encoders import EncoderConfig, load_encoder
 from tiderec.text.store import write_vectors
 from tiderec.train.allocator import reuse_large_blocks
+from tiderec.train.average import WeightAverage
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import prepare, save_trained, train_model
-from tiderec.train.loop import seen_pairs
+from tiderec.train.loop import fit, seen_pairs
 from tiderec.train.ray_train import RayTrainConfig
-from tiderec.train.registry import load_model, model_config
+from tiderec.train.registry import build_model, load_model, model_config
 from tiderec.train.validate import evaluate_targets
 from tiderec.types import Items
 
@@ -97,6 +99,37 @@ def test_training_with_seen_items_excluded_learns_the_cycle(cleaned_dir: Path) -
     learned = evaluate_targets(trained.scorer, prepared.inter, split.test, FAST.max_len)["B"]["hr@10"]
     pop = evaluate_targets(Popularity(split.train), prepared.inter, split.test, FAST.max_len)["B"]["hr@10"]
     assert learned > pop + 0.2, (learned, pop)
+
+
+def test_weight_average_follows_the_exponential_moving_average() -> None:
+    model = torch.nn.Linear(3, 2)
+    average = WeightAverage(model, decay=0.9)
+    start = model.weight.detach().clone()
+    for step in range(1, 4):
+        with torch.no_grad():
+            model.weight.fill_(float(step))
+        average.update(model)
+    expected = start
+    for step in range(1, 4):
+        expected = 0.9 * expected + 0.1 * step
+    torch.testing.assert_close(average.module.weight, expected)
+    assert not average.module.weight.requires_grad
+
+
+def test_training_with_a_weight_average_keeps_and_returns_the_averaged_weights(cleaned_dir: Path) -> None:
+    prepared = prepare(cleaned_dir)
+    split = prepared.split
+    cfg = TrainConfig(**{**FAST.__dict__, "epochs": 2, "ema": 0.999999})
+    moved = {}
+    for decay in (None, cfg.ema):
+        model = build_model("sasrec", prepared.inter.n_items, cfg.max_len, model_config("sasrec", {"dim": 16}), None)
+        start = {k: v.clone() for k, v in model.state_dict().items()}
+        fit(model, split.train, prepared.inter, split.valid, replace(cfg, ema=decay), progress=False)
+        moved[decay] = max(float((v - start[k]).abs().max()) for k, v in model.state_dict().items())
+    assert moved[None] > 0.05, moved
+    assert moved[cfg.ema] < 1e-3, moved
+    with pytest.raises(ConfigError, match="ema must be a decay"):
+        TrainConfig(ema=1.0)
 
 
 def test_unknown_model_and_model_keys_are_errors() -> None:

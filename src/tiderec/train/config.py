@@ -38,6 +38,9 @@ class TrainConfig:
     exclude_seen: bool = False
     """Leave the items already in a prefix out of its softmax (the target excepted): training's counterpart
     of scoring (B), for catalogues where a recommender never shows what the user already has."""
+    ema: float | None = None
+    """Decay per step of an exponential moving average of the weights (e.g. 0.995); validation, early stopping
+    and the trained model then use the averaged weights. None: the raw weights."""
     steps_per_epoch: int | None = None
     """At most this many optimisation steps per epoch (None: a full pass), so that large datasets validate
     (and can stop early) more often than once per pass."""
@@ -45,3 +48,5 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.exclude_seen and self.loss != "ce":
             raise ConfigError("train: exclude_seen needs loss='ce' (the sampled softmax does not see prefixes)")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise ConfigError(f"train: ema must be a decay between 0 and 1 (exclusive), got {self.ema}")

@@ -22,6 +22,7 @@ from tiderec.models.base import SequenceModel
 from tiderec.models.layers import prefix_histories
 from tiderec.models.scorer import TorchScorer
 from tiderec.train.allocator import reuse_large_blocks
+from tiderec.train.average import WeightAverage
 from tiderec.train.config import TrainConfig
 from tiderec.train.validate import evaluate_targets
 
@@ -197,7 +198,9 @@ def fit(
     optimizer, scheduler = make_optimizer(model, config)
     log_q = popularity_log_q(np.bincount(train.item, minlength=train.n_items)) if config.loss == "sampled" else None
     objective = Objective(model, log_q, config.negatives, config.exclude_seen)
-    scorer = TorchScorer(name, model, device)
+    average = WeightAverage(model, config.ema) if config.ema is not None else None
+    judged = average.module if average is not None else model
+    scorer = TorchScorer(name, judged, device)
     stopping = EarlyStopping(config)
     steps = 0
     for epoch in range(1, config.epochs + 1):
@@ -209,6 +212,8 @@ def fit(
         for rows in bar:
             t = to_tensors(windows.take(rows), device)
             losses.append(train_step(objective, t, optimizer, scheduler))
+            if average is not None:
+                average.update(model)
             steps += 1
             stopping.samples += len(rows)
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
@@ -217,7 +222,7 @@ def fit(
         metrics = evaluate_targets(
             scorer, valid_inter, valid, config.max_len, (config.valid_scoring,), config.eval_batch_size
         )
-        stop = stopping.record(epoch, float(np.mean(losses)), metrics, model, steps)
+        stop = stopping.record(epoch, float(np.mean(losses)), metrics, judged, steps)
         if progress:
             echo_epoch(name, epoch, float(np.mean(losses)), stopping)
         if stop:

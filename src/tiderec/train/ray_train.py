@@ -32,6 +32,7 @@ from tiderec.errors import ConfigError, DatasetError
 from tiderec.models.base import SequenceModel
 from tiderec.models.scorer import TorchScorer
 from tiderec.train.allocator import reuse_large_blocks
+from tiderec.train.average import WeightAverage
 from tiderec.train.config import TrainConfig
 from tiderec.train.inputs import ItemInputs
 from tiderec.train.loop import (
@@ -168,7 +169,9 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
         reuse_large_blocks()
     optimizer, scheduler = make_optimizer(objective, config)
     mine = data.valid.take(np.arange(rank, len(data.valid), world))
-    scorer = TorchScorer(data.name, core, str(device))
+    average = WeightAverage(core, config.ema) if config.ema is not None else None
+    judged = average.module if average is not None else core
+    scorer = TorchScorer(data.name, judged, str(device))
     shard = ray.train.get_dataset_shard("train")
     per_worker = max(1, math.ceil(config.batch_size / world))
     stopping = EarlyStopping(config)
@@ -186,6 +189,8 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
         ):
             t = to_tensors(SequenceArrays.from_arrow(batch), str(device))
             losses.append(train_step(objective, t, optimizer, scheduler))
+            if average is not None:
+                average.update(core)
             steps += 1
             stopping.samples += batch.num_rows * world
             if len(losses) == config.steps_per_epoch:
@@ -196,7 +201,7 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
         )
         metrics = {config.valid_scoring: all_workers_mean(metrics[config.valid_scoring], len(mine))}
         loss = all_workers_mean({"loss": float(np.mean(losses)) if losses else 0.0}, len(losses))["loss"]
-        stop = stopping.record(epoch, loss, metrics, core, steps)
+        stop = stopping.record(epoch, loss, metrics, judged, steps)
         stop = all_workers_any(stop)
         if rank == 0:
             echo_epoch(f"{data.name} (ray, {world} workers)", epoch, loss, stopping)
