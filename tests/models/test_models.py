@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tiderec.errors import ConfigError
 from tiderec.models.gru4rec import GRU4Rec
 from tiderec.models.interest import InterestConfig, InterestModel
 from tiderec.models.sasrec import SASRec
@@ -57,3 +58,20 @@ def test_repeat_term_raises_items_in_the_history() -> None:
 def test_a_model_needs_some_item_representation() -> None:
     with pytest.raises(ValueError, match="needs ids, text vectors or attributes"):
         InterestModel(N, 8, InterestConfig(use_ids=False), None, None)
+
+
+def test_id_dropout_leaves_ids_out_of_some_items_in_training_only() -> None:
+    torch.manual_seed(0)
+    model = interest(id_dropout=0.5, dropout=0.0)
+    ids = torch.arange(1, N + 1).repeat(50)  # [1000]
+    assert model.item_emb is not None
+    model.eval()
+    without_id = model.represent(ids) - model.item_emb(ids)  # what remains when the id is dropped
+    model.train()
+    trained = model.represent(ids)
+    dropped = torch.isclose(trained, without_id, atol=1e-6).all(dim=-1)
+    assert 0.4 < dropped.float().mean() < 0.6
+    model.eval()
+    torch.testing.assert_close(model.represent(ids), without_id + model.item_emb(ids))
+    with pytest.raises(ConfigError, match="id_dropout"):
+        InterestConfig(id_dropout=1.0)

@@ -16,6 +16,7 @@ from torch import nn
 
 from tiderec.config import STRICT
 from tiderec.data.sequences import GAP_BUCKETS
+from tiderec.errors import ConfigError
 from tiderec.models.base import SequenceModel
 from tiderec.models.layers import CausalTransformer, init_weights, positions, prefix_histories
 from tiderec.models.text_tower import TextTower
@@ -36,6 +37,9 @@ class InterestConfig:
     inner: int = 256
     dropout: float = 0.5
     attn_dropout: float = 0.5
+    id_dropout: float = 0.0
+    """Training only: the share of items whose id embedding is left out of a representation, so that the
+    attributes and text carry meaning alone (for items with few interactions, whose ids are barely trained)."""
     use_ids: bool = True
     use_text: bool = True
     use_attributes: bool = True
@@ -47,6 +51,10 @@ class InterestConfig:
     lora_rank: int = 8
     lora_alpha: float = 8.0
     lora_max_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.id_dropout < 1.0:
+            raise ConfigError(f"model: id_dropout must be in [0, 1), got {self.id_dropout}")
 
 
 class InterestModel(SequenceModel):
@@ -99,7 +107,12 @@ class InterestModel(SequenceModel):
         """float[..., D] representation of item ids + 1 (0 = pad gives an arbitrary row; mask it)."""
         parts = []
         if self.item_emb is not None:
-            parts.append(self.item_emb(ids))
+            id_part = self.item_emb(ids)
+            others = self.text_adapter is not None or self.attr_emb is not None
+            if self.training and self.config.id_dropout > 0 and others:
+                kept = torch.rand(ids.shape, device=ids.device) >= self.config.id_dropout
+                id_part = id_part * kept[..., None]
+            parts.append(id_part)
         if self.text_adapter is not None:
             vectors = self.text_tower(ids) if self.text_tower is not None else self.get_buffer("item_vectors")[ids]
             parts.append(self.text_adapter(vectors))
