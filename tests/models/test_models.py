@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import scipy.sparse as sp
 import torch
 
 from tiderec.errors import ConfigError
@@ -75,3 +76,22 @@ def test_id_dropout_leaves_ids_out_of_some_items_in_training_only() -> None:
     torch.testing.assert_close(model.represent(ids), without_id + model.item_emb(ids))
     with pytest.raises(ConfigError, match="id_dropout"):
         InterestConfig(id_dropout=1.0)
+
+
+def test_neighbour_term_adds_weighted_similarity_of_the_history() -> None:
+    model = interest(neighbours=2, use_repeat=False)
+    model.eval()
+    similarity = sp.csr_matrix(([0.5, 0.25], ([3, 3], [7, 9])), shape=(N, N))
+    model.set_neighbours(similarity)
+    items = torch.tensor([[0, 5, 4]])  # ids + 1: item 4 then item 3 (newest)
+    select = torch.tensor([[False, False, True]])
+    with torch.no_grad():
+        states = model(items, torch.zeros_like(items), torch.zeros_like(items), torch.zeros_like(items))
+        plain = model.scores(states, items, select)
+        model.get_buffer("neighbour_weight").fill_(2.0)
+        with_term = model.scores(states, items, select)
+    delta = (with_term - plain)[0]
+    expected = torch.zeros(N)
+    expected[7], expected[9] = 2.0 * 0.5, 2.0 * 0.25
+    torch.testing.assert_close(delta, expected)
+    check_sequence_model(model, N)

@@ -28,6 +28,7 @@ from tiderec.train.average import WeightAverage
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import prepare, save_trained, train_model
 from tiderec.train.loop import fit, seen_pairs
+from tiderec.train.neighbours import WEIGHTS
 from tiderec.train.ray_train import RayTrainConfig
 from tiderec.train.registry import build_model, load_model, model_config
 from tiderec.train.validate import evaluate_targets
@@ -130,6 +131,21 @@ def test_training_with_a_weight_average_keeps_and_returns_the_averaged_weights(c
     assert moved[cfg.ema] < 1e-3, moved
     with pytest.raises(ConfigError, match="ema must be a decay"):
         TrainConfig(ema=1.0)
+
+
+def test_the_co_occurrence_weight_is_chosen_on_validation_and_saved(cleaned_dir: Path, tmp_path: Path) -> None:
+    prepared = prepare(cleaned_dir)
+    trained = train_model(prepared, "tiderec", FAST, {"dim": 16, "neighbours": 5}, progress=False)
+    assert trained.result is not None
+    assert trained.result.neighbour_weight in WEIGHTS
+    model = trained.model
+    assert isinstance(model, InterestModel)
+    assert float(model.get_buffer("neighbour_weight")) == trained.result.neighbour_weight
+    assert float(model.get_buffer("neighbour_sims").sum()) > 0
+    save_trained(tmp_path / "model", prepared, trained, FAST, {})
+    arrays = history_arrays(prepared.inter, prepared.split.test, FAST.max_len)
+    after = TorchScorer("loaded", load_model(tmp_path / "model").model).score(arrays)
+    np.testing.assert_allclose(trained.scorer.score(arrays), after, atol=1e-5)
 
 
 def test_unknown_model_and_model_keys_are_errors() -> None:

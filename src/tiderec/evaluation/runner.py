@@ -44,6 +44,8 @@ class ModelResult:
     valid: dict[str, dict[str, float]] | None = None
     """The validation metrics at the best epoch (what model selection saw); None for untrained models."""
     samples_per_second: float | None = None
+    neighbour_weight: float | None = None
+    """The interest model's co-occurrence weight chosen on validation (None: no such term)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -75,6 +77,7 @@ def score_test(prepared: Prepared, trained: Trained, max_len: int, progress: boo
         settings=trained.model_config,
         valid=None if r is None else r.best_valid,
         samples_per_second=None if r is None else r.samples_per_second,
+        neighbour_weight=None if r is None else r.neighbour_weight,
     )
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -51,10 +53,16 @@ class InterestConfig:
     lora_rank: int = 8
     lora_alpha: float = 8.0
     lora_max_tokens: int = 64
+    neighbours: int = 0
+    """Neighbours kept per item for the co-occurrence term (0: none). Scores then add w * the sum over the prefix
+    of repeat_decay^age * similarity(history item, item), the similarity being ItemKNN's over the training
+    sequences and w chosen on validation once training ends (w = 0 while training)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.id_dropout < 1.0:
             raise ConfigError(f"model: id_dropout must be in [0, 1), got {self.id_dropout}")
+        if self.neighbours < 0:
+            raise ConfigError(f"model: neighbours must be >= 0, got {self.neighbours}")
 
 
 class InterestModel(SequenceModel):
@@ -100,6 +108,10 @@ class InterestModel(SequenceModel):
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = CausalTransformer(d, cfg.layers, cfg.heads, cfg.inner, cfg.dropout, cfg.attn_dropout)
         self.repeat_head = nn.Linear(d, 2) if cfg.use_repeat else None
+        if cfg.neighbours:
+            self.register_buffer("neighbour_items", torch.zeros(n_items + 1, cfg.neighbours, dtype=torch.long))
+            self.register_buffer("neighbour_sims", torch.zeros(n_items + 1, cfg.neighbours))
+            self.register_buffer("neighbour_weight", torch.zeros(()))
         init_weights(self)
         self.text_tower = text_tower if self.text_adapter is not None else None
 
@@ -159,15 +171,42 @@ class InterestModel(SequenceModel):
     def item_rows(self, items: torch.Tensor) -> torch.Tensor:
         return self.represent(items + 1)
 
+    @torch.no_grad()
+    def set_neighbours(self, similarity: sp.csr_matrix) -> None:
+        """Fill the co-occurrence term's table from a float[N, N] item similarity (each row's largest entries)."""
+        k = self.config.neighbours
+        if not k:
+            raise ValueError("set_neighbours needs InterestConfig.neighbours > 0")
+        items = np.zeros((self.n_items + 1, k), dtype=np.int64)
+        sims = np.zeros((self.n_items + 1, k), dtype=np.float32)
+        for row in range(min(similarity.shape[0], self.n_items)):
+            lo, hi = similarity.indptr[row], similarity.indptr[row + 1]
+            top = lo + np.argsort(-similarity.data[lo:hi], kind="stable")[:k]
+            items[row + 1, : top.size] = similarity.indices[top]
+            sims[row + 1, : top.size] = similarity.data[top]
+        self.get_buffer("neighbour_items").copy_(torch.from_numpy(items))
+        self.get_buffer("neighbour_sims").copy_(torch.from_numpy(sims))
+
+    def neighbour_term_on(self) -> bool:
+        return bool(self.config.neighbours) and float(self.get_buffer("neighbour_weight")) != 0.0
+
     def scores(self, states: torch.Tensor, items: torch.Tensor, select: torch.Tensor) -> torch.Tensor:
         picked = states[select]  # [P, D]
         scores = picked @ self.item_table().T  # [P, N]
-        if self.repeat_head is None:
+        neighbours = self.neighbour_term_on()
+        if self.repeat_head is None and not neighbours:
             return scores
         history, cols, in_prefix = prefix_histories(items, select)  # [P, T] ids + 1, [P], [P, T]
         t = torch.arange(items.shape[1], device=items.device)
-        age = (cols[:, None] - t[None, :]).clamp(min=0).float()
-        weights = self.repeat_head(picked)  # [P, 2]
-        contrib = weights[:, :1] + weights[:, 1:] * self.config.repeat_decay**age  # [P, T]
-        contrib = torch.where(in_prefix, contrib, torch.zeros_like(contrib))
-        return scores.scatter_add(1, (history - 1).clamp(min=0), contrib)
+        recency = self.config.repeat_decay ** (cols[:, None] - t[None, :]).clamp(min=0).float()  # [P, T]
+        if self.repeat_head is not None:
+            weights = self.repeat_head(picked)  # [P, 2]
+            contrib = weights[:, :1] + weights[:, 1:] * recency  # [P, T]
+            contrib = torch.where(in_prefix, contrib, torch.zeros_like(contrib))
+            scores = scores.scatter_add(1, (history - 1).clamp(min=0), contrib)
+        if neighbours:
+            near = self.get_buffer("neighbour_items")[history]  # [P, T, K]
+            sims = self.get_buffer("neighbour_sims")[history] * torch.where(in_prefix, recency, 0.0)[..., None]
+            weight = self.get_buffer("neighbour_weight")
+            scores = scores.scatter_add(1, near.flatten(1), weight * sims.flatten(1))
+        return scores

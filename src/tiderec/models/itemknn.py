@@ -17,19 +17,8 @@ class ItemKNN:
     def __init__(self, train: Interactions, window: int = 5, neighbours: int = 100, decay: float = 0.8) -> None:
         self.n_items = n = train.n_items
         self.decay = decay
-        src, dst = [], []
-        for shift in range(1, window + 1):
-            same_user = train.user[shift:] == train.user[:-shift]
-            src.append(train.item[:-shift][same_user])
-            dst.append(train.item[shift:][same_user])
-        a, b = np.concatenate(src), np.concatenate(dst)
-        pairs = sp.csr_matrix((np.ones(a.size * 2, dtype=np.float32), (np.r_[a, b], np.r_[b, a])), shape=(n, n))
-        pairs.setdiag(0)
-        pairs.eliminate_zeros()
+        self._similarity = cooccurrence_similarity(train, window, neighbours)
         counts = np.bincount(train.item, minlength=n).astype(np.float32)
-        norm = 1.0 / np.sqrt(np.maximum(counts, 1.0))
-        similarity = sp.diags(norm) @ pairs @ sp.diags(norm)
-        self._similarity = _keep_top(similarity.tocsr(), neighbours)
         self._prior = 1e-6 * counts / max(counts.max(), 1.0)
 
     def score(self, arrays: SequenceArrays) -> np.ndarray:
@@ -41,6 +30,25 @@ class ItemKNN:
         scores: np.ndarray = np.asarray((history @ self._similarity).todense(), dtype=np.float32)
         result: np.ndarray = scores + self._prior
         return result
+
+
+def cooccurrence_similarity(train: Interactions, window: int = 5, neighbours: int = 100) -> sp.csr_matrix:
+    """float32[N, N] cosine similarity of items that occur within `window` events of each other in a user's
+    training sequence, each row cut to its `neighbours` largest entries."""
+    n = train.n_items
+    src, dst = [], []
+    for shift in range(1, window + 1):
+        same_user = train.user[shift:] == train.user[:-shift]
+        src.append(train.item[:-shift][same_user])
+        dst.append(train.item[shift:][same_user])
+    a, b = np.concatenate(src), np.concatenate(dst)
+    pairs = sp.csr_matrix((np.ones(a.size * 2, dtype=np.float32), (np.r_[a, b], np.r_[b, a])), shape=(n, n))
+    pairs.setdiag(0)
+    pairs.eliminate_zeros()
+    counts = np.bincount(train.item, minlength=n).astype(np.float32)
+    norm = 1.0 / np.sqrt(np.maximum(counts, 1.0))
+    similarity = sp.diags(norm) @ pairs @ sp.diags(norm)
+    return _keep_top(similarity.tocsr(), neighbours)
 
 
 def _keep_top(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:

@@ -19,12 +19,14 @@ from tiderec.data.ray_windows import WindowFiles, build_windows_ray
 from tiderec.data.splits import Split, TemporalConfig, leave_one_out, temporal_split
 from tiderec.errors import ConfigError, DatasetError
 from tiderec.models.base import SequenceModel
+from tiderec.models.interest import InterestModel
 from tiderec.models.scorer import Scorer, TorchScorer
 from tiderec.text.store import read_vectors
 from tiderec.train.checkpoint import save_model
 from tiderec.train.config import TrainConfig
 from tiderec.train.inputs import ItemInputs, item_inputs
 from tiderec.train.loop import TrainResult, fit
+from tiderec.train.neighbours import choose_neighbour_weight
 from tiderec.train.ray_train import RayTrainConfig, fit_ray
 from tiderec.train.registry import CLASSIC, build_model, check_name, model_config
 from tiderec.types import EVENT_TYPES
@@ -115,6 +117,10 @@ def train_model(
     else:
         model = build_model(name, prepared.inter.n_items, train_config.max_len, cfg, prepared.inputs)
         result = fit(model, split.train, prepared.inter, split.valid, train_config, label or name, progress)
+    if isinstance(model, InterestModel) and model.config.neighbours and result is not None:
+        result.neighbour_weight, result.best_valid = choose_neighbour_weight(
+            model, split.train, prepared.inter, split.valid, train_config, progress
+        )
     device = resolve_device(train_config.device)
     scorer = TorchScorer(label or name, model, device)
     return Trained(label or name, name, scorer, model, result, to_dict(cfg), time.perf_counter() - start)

@@ -30,7 +30,8 @@ from tiderec.train.validate import evaluate_targets
 @dataclass
 class TrainResult:
     """What training did: the best epoch and its validation metrics, and per-epoch history and timings
-    (samples_per_second: training sequences per second of optimisation, validation excluded)."""
+    (samples_per_second: training sequences per second of optimisation, validation excluded;
+    neighbour_weight: the co-occurrence term's weight chosen on validation, when the model has one)."""
 
     best_epoch: int
     best_valid: dict[str, dict[str, float]]
@@ -39,6 +40,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped: str = "patience"
     samples_per_second: float = 0.0
+    neighbour_weight: float | None = None
 
 
 def seed_everything(seed: int) -> np.random.Generator:
