@@ -31,15 +31,16 @@ from tiderec.clean.pipeline import clean
 from tiderec.clean.presets import preset_for
 from tiderec.clean.store import write_cleaned
 from tiderec.config import resolve_device, to_dict
-from tiderec.evaluation.runner import ModelSpec, markdown, score_test
+from tiderec.evaluation.runner import ModelResult, ModelSpec, markdown, score_test
 from tiderec.ingest.datasets import load_dataset
 from tiderec.ingest.mapping import ReadOptions
+from tiderec.models.interest import InterestModel
 from tiderec.text.choose import choose_encoder
 from tiderec.text.encode import encode_items
 from tiderec.text.encoders import EncoderConfig, load_encoder
 from tiderec.text.store import write_vectors
 from tiderec.train.config import TrainConfig
-from tiderec.train.experiment import prepare, train_model
+from tiderec.train.experiment import Prepared, Trained, prepare, train_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = Path("runs/bench")
@@ -113,6 +114,22 @@ def extra_specs(extras: list[str]) -> list[tuple[ModelSpec, dict[str, Any]]]:
     return specs
 
 
+def without_neighbours(prepared: Prepared, trained: Trained, max_len: int) -> ModelResult:
+    """The same trained interest model tested with its co-occurrence term off: the term's own contribution."""
+    assert isinstance(trained.model, InterestModel)
+    weight = trained.model.get_buffer("neighbour_weight")
+    chosen = float(weight)
+    weight.fill_(0.0)
+    try:
+        result = score_test(prepared, trained, max_len, progress=False)
+    finally:
+        weight.fill_(chosen)
+    result.label = f"{trained.name}, co-occurrence term off (same weights)"
+    result.valid = None
+    result.neighbour_weight = 0.0
+    return result
+
+
 def device_label(device: str, threads: int) -> str:
     """Where the models trained, for the results' provenance."""
     cpu = f"{os.cpu_count()} CPU cores, {threads} threads"
@@ -181,6 +198,10 @@ def main() -> None:
         result = score_test(prepared, trained, train_config.max_len, progress=False)
         results.append(result)
         print(f"{spec.title}: {json.dumps(result.test)} ({time.perf_counter() - start:.0f} s)", flush=True)
+        if result.neighbour_weight is not None:
+            result.label = f"{spec.title} (co-occurrence weight {result.neighbour_weight:g})"
+        if result.neighbour_weight:
+            results.append(without_neighbours(prepared, trained, train_config.max_len))
         meta = {
             "title": f"Models on {prepared.source} (leave-one-out, full ranking)",
             "command": "python -m benchmarks.bench_models"

@@ -3,7 +3,8 @@ id embedding, a learned adapter over the item's language-model vector and attrib
 time gaps and positions are embedded too. The state at each position is the user's interest at that moment.
 
 Scores add a repeat term: for items already in the prefix, each earlier occurrence adds
-alpha + beta * decay^age, with (alpha, beta) read from the state, so the model learns when a shopper re-buys.
+alpha + beta * decay^age, with (alpha, beta) read from the state, so the model learns when a shopper re-buys;
+optionally a co-occurrence term, w * decay^age * ItemKNN similarity summed over the prefix (w set after training).
 """
 
 from __future__ import annotations
