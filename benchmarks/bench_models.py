@@ -5,7 +5,9 @@ Usage:
   .venv/bin/python -m benchmarks.bench_models or5      (Online Retail reference split, text vectors)
   .venv/bin/python -m benchmarks.bench_models taobao   (behaviour types and time: ablation)
   --extra 'LABEL={"dim": 128}' adds a variant of the project's model (repeatable; e.g. a sweep, or
-  '{"text_tuning": "lora"}' to tune MiniLM itself, a GPU job); --device cuda trains on the GPU.
+  '{"text_tuning": "lora"}' to tune MiniLM itself, a GPU job; a "train" key overrides training settings, e.g.
+  '{"neighbours": 100, "train": {"ema": 0.995, "seed": 7}}'); --device cuda trains on the GPU. A model with a
+  co-occurrence term is also tested with the term off (same weights).
 Prepares runs/bench/<dataset>/{cleaned,vectors} from ../shared/data when missing, then writes
 benchmarks/results/models_<dataset>.{md,json}. Leave-one-out, full ranking, both scorings; model selection
 on validation only, each model tested once.
