@@ -197,13 +197,13 @@ def main() -> None:
         start = time.perf_counter()
         config = replace(train_config, **train_overrides)
         trained = train_model(prepared, spec.name, config, spec.settings, spec.title, progress=True)
-        result = score_test(prepared, trained, train_config.max_len, progress=False)
+        result = score_test(prepared, trained, config.max_len, progress=False)
         results.append(result)
         print(f"{spec.title}: {json.dumps(result.test)} ({time.perf_counter() - start:.0f} s)", flush=True)
         if result.neighbour_weight is not None:
             result.label = f"{spec.title} (co-occurrence weight {result.neighbour_weight:g})"
         if result.neighbour_weight:
-            results.append(without_neighbours(prepared, trained, train_config.max_len))
+            results.append(without_neighbours(prepared, trained, config.max_len))
         meta = {
             "title": f"Models on {prepared.source} (leave-one-out, full ranking)",
             "command": "python -m benchmarks.bench_models"

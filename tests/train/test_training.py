@@ -115,6 +115,7 @@ def test_weight_average_follows_the_exponential_moving_average() -> None:
         expected = 0.9 * expected + 0.1 * step
     torch.testing.assert_close(average.module.weight, expected)
     assert not average.module.weight.requires_grad
+    assert WeightAverage(model, None).module is model
 
 
 def test_training_with_a_weight_average_keeps_and_returns_the_averaged_weights(cleaned_dir: Path) -> None:

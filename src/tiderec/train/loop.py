@@ -200,8 +200,8 @@ def fit(
     optimizer, scheduler = make_optimizer(model, config)
     log_q = popularity_log_q(np.bincount(train.item, minlength=train.n_items)) if config.loss == "sampled" else None
     objective = Objective(model, log_q, config.negatives, config.exclude_seen)
-    average = WeightAverage(model, config.ema) if config.ema is not None else None
-    judged = average.module if average is not None else model
+    average = WeightAverage(model, config.ema)
+    judged = average.module  # the model itself unless its weights are averaged
     scorer = TorchScorer(name, judged, device)
     stopping = EarlyStopping(config)
     steps = 0
@@ -214,8 +214,7 @@ def fit(
         for rows in bar:
             t = to_tensors(windows.take(rows), device)
             losses.append(train_step(objective, t, optimizer, scheduler))
-            if average is not None:
-                average.update(model)
+            average.update(model)
             steps += 1
             stopping.samples += len(rows)
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")

@@ -3,6 +3,8 @@ weight on validation (the term is off while training, so the targets' own co-occ
 
 from __future__ import annotations
 
+import math
+
 from tqdm import tqdm
 
 from tiderec.config import resolve_device
@@ -30,7 +32,7 @@ def choose_neighbour_weight(
     model.set_neighbours(cooccurrence_similarity(train, neighbours=model.config.neighbours))
     scorer = TorchScorer("neighbour weight", model, resolve_device(config.device))
     weight = model.get_buffer("neighbour_weight")
-    best: tuple[float, float, dict[str, dict[str, float]]] | None = None
+    best: tuple[float, float, dict[str, dict[str, float]]] = (-math.inf, 0.0, {})
     for w in WEIGHTS:
         weight.fill_(w)
         metrics = evaluate_targets(
@@ -39,8 +41,8 @@ def choose_neighbour_weight(
         value = metrics[config.valid_scoring].get(config.valid_metric, 0.0)
         if progress:
             tqdm.write(f"co-occurrence weight {w:g}: valid {config.valid_metric} {value:.4f}")
-        if best is None or value > best[1]:
-            best = (w, value, metrics)
-    assert best is not None
-    weight.fill_(best[0])
-    return best[0], best[2]
+        if value > best[0]:
+            best = (value, w, metrics)
+    _, chosen, metrics = best
+    weight.fill_(chosen)
+    return chosen, metrics

@@ -169,8 +169,8 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
         reuse_large_blocks()
     optimizer, scheduler = make_optimizer(objective, config)
     mine = data.valid.take(np.arange(rank, len(data.valid), world))
-    average = WeightAverage(core, config.ema) if config.ema is not None else None
-    judged = average.module if average is not None else core
+    average = WeightAverage(core, config.ema)
+    judged = average.module  # the model itself unless its weights are averaged
     scorer = TorchScorer(data.name, judged, str(device))
     shard = ray.train.get_dataset_shard("train")
     per_worker = max(1, math.ceil(config.batch_size / world))
@@ -189,8 +189,7 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
         ):
             t = to_tensors(SequenceArrays.from_arrow(batch), str(device))
             losses.append(train_step(objective, t, optimizer, scheduler))
-            if average is not None:
-                average.update(core)
+            average.update(core)
             steps += 1
             stopping.samples += batch.num_rows * world
             if len(losses) == config.steps_per_epoch:
