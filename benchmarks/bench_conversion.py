@@ -23,9 +23,9 @@ from tiderec.dynamics.conversion import (
     auc,
     calibration_error,
     examples_at,
-    fit_logistic,
     log_loss,
 )
+from tiderec.dynamics.logistic import fit_logistic
 from tiderec.dynamics.space import interest_space
 from tiderec.train.experiment import prepare
 from tiderec.types import DAY_US

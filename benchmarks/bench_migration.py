@@ -5,12 +5,17 @@ Usage:
 
 For each dataset (Taobao: leaf categories; Online Retail reference split: k-means clusters of the items'
 language-model vectors), users with >= 20 events are split by a keyed hash into a development half (settings
-are chosen there, with --tune) and a test half (reported). A splice joins a user A's whole history with the
+are chosen there, with --tune: the rule's grid and the learned detector's look-ahead) and a test half
+(reported). A splice joins a user A's whole history with the
 first 30 events of a user B whose dominant interest differs; the change point is B's first event. A detection
 is a declared migration within 10 events of it (delay = events after the change point); every other declared
 migration, before or after, is a false alarm. Unspliced: the share of test users with any declared migration.
-The baseline declares a change when the dominant interest of the last 5 events differs from that of all earlier
-ones. Writes benchmarks/results/migration.{json,md}.
+Detectors: the novelty rule (MigrationConfig defaults); the learned splice detector (dynamics/splice.py), fit on
+the development half's own splices with its threshold chosen there out of fold (best F1 with <= 5% of users
+alarmed), counted as above (migrations only) and with every declared kind; the same model reading 20 events
+ahead (a declaration 19 events late: it bounds what the interest sequence separates, it is not a detector);
+the baseline declares a change when the dominant interest of the last 5 events differs from that of all
+earlier ones. Writes benchmarks/results/migration.{json,md}.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import argparse
 import hashlib
 import json
 import platform
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,13 +34,10 @@ import numpy as np
 from benchmarks.bench_models import RESULTS, ensure_data, git_commit
 from tiderec.clean.store import read_cleaned
 from tiderec.data.interactions import Interactions
-from tiderec.dynamics.migration import MigrationConfig, detect, dominant_change
+from tiderec.dynamics.migration import MigrationConfig, detect, dominant_change, learn_detector
 from tiderec.dynamics.space import InterestSpace, interest_space
+from tiderec.dynamics.splice import MIN_EVENTS, WITHIN, SpliceDetector, fit_detector, splice, splice_score
 from tiderec.text.store import read_vectors
-
-MIN_EVENTS = 20
-B_EVENTS = 30
-WITHIN = 10
 
 
 @dataclass(frozen=True)
@@ -67,47 +70,6 @@ def half(user_id: str) -> str:
     return "dev" if hashlib.blake2b(user_id.encode(), key=b"migration-bench").digest()[0] % 2 == 0 else "test"
 
 
-def dominant(codes: np.ndarray) -> int:
-    known = codes[codes >= 0]
-    return int(np.bincount(known).argmax())
-
-
-def splices(seqs: list[np.ndarray], n: int, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
-    out: list[tuple[np.ndarray, int]] = []
-    tops = [dominant(s) for s in seqs]
-    while len(out) < n:
-        a, b = rng.integers(0, len(seqs), size=2)
-        if a == b or tops[a] == tops[b]:
-            continue
-        out.append((np.concatenate([seqs[a], seqs[b][:B_EVENTS]]), len(seqs[a])))
-    return out
-
-
-def score(spliced: list[tuple[np.ndarray, int]], plain: list[np.ndarray], alarms: Any) -> dict[str, float | int]:
-    """alarms(codes) -> positions of declared migrations; precision, recall, F1, delays, unspliced alarms."""
-    tp = fp = 0
-    delays: list[int] = []
-    for codes, cp in spliced:
-        hits = sorted(alarms(codes))
-        first = next((h for h in hits if cp <= h < cp + WITHIN), None)
-        if first is not None:
-            tp += 1
-            delays.append(first - cp)
-        fp += len(hits) - (first is not None)
-    precision = tp / max(tp + fp, 1)
-    recall = tp / len(spliced)
-    return {
-        "splices": len(spliced),
-        "precision": precision,
-        "recall": recall,
-        "f1": 2 * precision * recall / max(precision + recall, 1e-12),
-        "median_delay": float(np.median(delays)) if delays else float("nan"),
-        "false_alarms_in_splices": fp,
-        "unspliced_users": len(plain),
-        "unspliced_users_with_alarm": float(np.mean([len(alarms(s)) > 0 for s in plain])),
-    }
-
-
 def new_runs(codes: np.ndarray, persist: int) -> np.ndarray:
     """bool[n_known - persist + 1]: whether the `persist` known events from each known position on are all in
     interests absent from every known event before that position."""
@@ -137,8 +99,21 @@ def novelty_ceiling(
     }
 
 
-def ours(config: MigrationConfig, vectors: np.ndarray | None) -> Any:
-    return lambda codes: [m.at_index for m in detect(codes, config, vectors) if m.kind == "migration"]
+def ours(
+    config: MigrationConfig, vectors: np.ndarray | None, learned: SpliceDetector | None = None, every: bool = False
+) -> Callable[[np.ndarray], list[int]]:
+    """Declared positions: migrations only, or (every) declarations of any kind."""
+    return lambda codes: [m.at_index for m in detect(codes, config, vectors, learned) if every or m.kind == "migration"]
+
+
+def raw(detector: SpliceDetector) -> Callable[[np.ndarray], list[int]]:
+    """Declared positions of a splice detector alone (no kinds)."""
+
+    def alarms(codes: np.ndarray) -> list[int]:
+        positions = np.flatnonzero(codes >= 0)
+        return [int(positions[at]) for _, at, _ in detector.alarms(codes[positions])]
+
+    return alarms
 
 
 def interest_vectors(pool: Pool, kind: str) -> np.ndarray | None:
@@ -152,23 +127,78 @@ def interest_vectors(pool: Pool, kind: str) -> np.ndarray | None:
     return pool.space.with_cooccurrence(dev, dim=64, window=200).vectors
 
 
+RULE = "tiderec, novelty rule"
+RULE_ANY = "tiderec, novelty rule, every kind declared"
+BASELINE = "baseline (dominant-interest change)"
+BUDGETS = (0.05, 0.15)
+CEILING_AHEAD = 20
+
+
+def learned_name(budget: float) -> str:
+    return f"tiderec, learned detector ({budget:.0%} of dev users alarmed at most), every kind declared"
+
+
+CEILING = (
+    f"learned, reading {CEILING_AHEAD} events ahead and dating the change at its start (5% budget; a separability "
+    "ceiling, not an online detector)"
+)
+
+
 def evaluate(
-    pool: Pool, part: str, n: int, seed: int, config: MigrationConfig, vectors: np.ndarray | None
+    pool: Pool,
+    part: str,
+    n: int,
+    seed: int,
+    config: MigrationConfig,
+    vectors: np.ndarray | None,
+    learned: dict[str, SpliceDetector] | None = None,
 ) -> dict[str, Any]:
+    """Every detector on the splices of one half (`learned`: splice detectors fit on dev, by row name)."""
     seqs = [s for s, u in zip(pool.sequences, pool.user_ids, strict=True) if half(u) == part]
-    spliced = splices(seqs, n, np.random.default_rng(seed))
+    spliced = splice(seqs, n, np.random.default_rng(seed))
+    detectors = {RULE: ours(config, vectors), RULE_ANY: ours(config, vectors, every=True)}
+    kinds: dict[str, dict[str, int]] = {RULE: _kinds(spliced, config, vectors, None)}
+    as_learned = replace(config, detector="learned")
+    for name, detector in (learned or {}).items():
+        detectors[name] = raw(detector) if detector.hindsight else ours(as_learned, vectors, detector, every=True)
+        if not detector.hindsight:
+            kinds[name] = _kinds(spliced, as_learned, vectors, detector)
+    detectors[BASELINE] = dominant_change
+    return {
+        "detectors": {name: splice_score(spliced, seqs, alarms) for name, alarms in detectors.items()},
+        "kinds_declared_at_the_splice": kinds,
+        "novelty_ceiling": [novelty_ceiling(spliced, seqs, persist) for persist in (3, CEILING_AHEAD)],
+    }
+
+
+def _kinds(
+    spliced: list[tuple[np.ndarray, int]],
+    config: MigrationConfig,
+    vectors: np.ndarray | None,
+    learned: SpliceDetector | None,
+) -> dict[str, int]:
+    """How many splices get each kind as their first declaration within WITHIN events of the change point."""
     kinds: dict[str, int] = {}
     for codes, cp in spliced:
-        for m in detect(codes, config, vectors):
+        for m in detect(codes, config, vectors, learned):
             if cp <= m.at_index < cp + WITHIN:
                 kinds[m.kind] = kinds.get(m.kind, 0) + 1
                 break
-    return {
-        "tiderec": score(spliced, seqs, ours(config, vectors)),
-        "baseline (dominant-interest change)": score(spliced, seqs, dominant_change),
-        "kinds_declared_at_the_splice": kinds,
-        "novelty_ceiling": novelty_ceiling(spliced, seqs),
-    }
+    return kinds
+
+
+def fit_learned(pool: Pool, config: MigrationConfig) -> dict[str, SpliceDetector]:
+    """The learned detectors (one per alarm budget) and the hindsight ceiling, all fit on the dev half."""
+    dev = [s for s, u in zip(pool.sequences, pool.user_ids, strict=True) if half(u) == "dev"]
+    n = len(pool.space.labels)
+    out: dict[str, SpliceDetector] = {}
+    for budget in BUDGETS:
+        detector = learn_detector(dev, n, replace(config, detector="learned", max_alarm_share=budget))
+        if detector is not None:
+            out[learned_name(budget)] = detector
+    rng = np.random.default_rng(config.seed)
+    out[CEILING] = fit_detector(dev, n, rng, CEILING_AHEAD, config.min_history, hindsight=True)
+    return out
 
 
 GRID = [
@@ -192,22 +222,36 @@ def main() -> None:
             for kind in ("none", "text" if pool.name == "or5" else "behaviour"):
                 vectors = interest_vectors(pool, kind)
                 for cfg in GRID:
-                    res = evaluate(pool, "dev", args.splices, args.seed, cfg, vectors)["tiderec"]
+                    res = evaluate(pool, "dev", args.splices, args.seed, cfg, vectors)["detectors"][RULE]
                     print(pool.name, kind, cfg.min_novelty, cfg.z, cfg.return_share, json.dumps(res), flush=True)
+            dev = [s for s, u in zip(pool.sequences, pool.user_ids, strict=True) if half(u) == "dev"]
+            for look_ahead in (2, 3, 4, 6):
+                for budget in BUDGETS:
+                    cfg = MigrationConfig(detector="learned", look_ahead=look_ahead, max_alarm_share=budget)
+                    d = learn_detector(dev, len(pool.space.labels), replace(cfg, seed=args.seed))
+                    if d is not None:
+                        print(pool.name, "learned", look_ahead, budget, f"out-of-fold F1 {d.fold_f1:.3f}", flush=True)
         return
     config = MigrationConfig()
     results: dict[str, Any] = {}
+    fitted: dict[str, dict[str, dict[str, float]]] = {}
     for p in pools:
         vectors = interest_vectors(p, VECTORS[p.name])
-        results[p.name] = evaluate(p, "test", args.splices, args.seed, config, vectors)
+        learned = fit_learned(p, replace(config, seed=args.seed))
+        fitted[p.name] = {
+            name: {"threshold": d.threshold, "out_of_fold_f1": d.fold_f1, "out_of_fold_alarm_share": d.fold_alarm_share}
+            for name, d in learned.items()
+        }
+        results[p.name] = evaluate(p, "test", args.splices, args.seed, config, vectors, learned)
         results[f"{p.name} (development half: selection, not a test figure)"] = evaluate(
-            p, "dev", args.splices, args.seed, config, vectors
+            p, "dev", args.splices, args.seed, config, vectors, learned
         )
     meta = {
         "command": f"python -m benchmarks.bench_migration --splices {args.splices} --seed {args.seed}",
         "config": config.__dict__,
         "interest_space": {p.name: p.space.source for p in pools},
         "interest_vectors": VECTORS,
+        "learned detectors (fit on dev; threshold chosen there out of fold)": fitted,
         "users": {p.name: len(p.sequences) for p in pools},
         "protocol": __doc__.split("\n\n")[2].replace("\n", " ") if __doc__ else "",
         "device": f"CPU; {platform.platform()}",
@@ -231,22 +275,25 @@ def markdown(meta: dict[str, Any], results: dict[str, Any]) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, res in results.items():
-        for det in ("tiderec", "baseline (dominant-interest change)"):
-            r = res[det]
+        for det, r in res["detectors"].items():
             lines.append(
                 f"| {name} | {det} | {r['splices']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | "
                 f"{r['median_delay']:.1f} | {r['false_alarms_in_splices']} | {r['unspliced_users_with_alarm']:.3f} |"
             )
-    lines += ["", "Kinds declared at the splice (tiderec): "]
+    lines += ["", "Kinds declared at the splice: "]
     lines += [f"- {name}: {res['kinds_declared_at_the_splice']}" for name, res in results.items()]
     lines += [
         "",
-        "What new interests alone can separate: splices whose first 3 events after the change are all in interests A "
-        f"never had, against unspliced users with 3 such events in a row anywhere after their first {MIN_EVENTS}:",
+        "What new interests alone can separate: splices whose first k events after the change are all in interests A "
+        f"never had, against unspliced users with k such events in a row anywhere after their first {MIN_EVENTS} "
+        "(k = 3: what a rule declaring on 3 new events sees; k = 20: lasting moves):",
     ]
     for name, res in results.items():
-        c = res["novelty_ceiling"]
-        shares = f"splices {c['splices_with_a_new_run']:.3f}, unspliced users {c['unspliced_users_with_a_new_run']:.3f}"
+        shares = "; ".join(
+            f"k = {c['persist']}: splices {c['splices_with_a_new_run']:.3f}, unspliced users "
+            f"{c['unspliced_users_with_a_new_run']:.3f}"
+            for c in res["novelty_ceiling"]
+        )
         lines.append(f"- {name}: {shares}")
     return "\n".join(lines) + "\n"
 

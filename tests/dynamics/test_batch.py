@@ -65,6 +65,25 @@ def test_migrations_command_locates_the_change_in_the_given_history(tmp_path: Pa
     assert "persist" in bad.output
 
 
+def test_migrations_command_with_a_detector_learned_from_the_data(tmp_path: Path) -> None:
+    _world(tmp_path / "cleaned")
+    history = [{"item_id": f"r{k % 10}", "ts": 1_700_000_000 + k} for k in range(20)]
+    history += [{"item_id": f"o{k}", "ts": 1_700_000_020 + k} for k in range(10)]
+    (tmp_path / "h.jsonl").write_text(json.dumps({"user_id": "mover", "history": history}) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli,
+        ["migrations", "--data", str(tmp_path / "cleaned"), "--input", str(tmp_path / "h.jsonl"),
+         "--set", 'detector="learned"'],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out, summary = result.stdout.splitlines()[0], json.loads(result.stderr.splitlines()[-1])
+    (change,) = json.loads(out)["migrations"]
+    assert 20 <= change["at_index"] < 30
+    assert change["from"] == [{"interest": "running", "share": 1.0}]
+    assert change["to"][0]["interest"] == "tents"
+    assert set(summary["learned_detector"]) == {"threshold", "out_of_fold_f1", "out_of_fold_users_alarmed"}
+
+
 def test_interests_command_prints_the_timeline_and_writes_the_plot(tmp_path: Path) -> None:
     _world(tmp_path / "cleaned")
     result = CliRunner().invoke(

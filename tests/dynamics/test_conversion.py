@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from tiderec.data.interactions import Interactions
-from tiderec.dynamics.conversion import FEATURES, auc, calibration_error, examples_at, fit_logistic, log_loss
+from tiderec.dynamics.conversion import FEATURES, auc, calibration_error, examples_at, log_loss
+from tiderec.dynamics.logistic import fit_logistic
 from tiderec.types import Events
 
 CUT = datetime(2024, 1, 2, tzinfo=UTC)

@@ -16,7 +16,7 @@ from tiderec.clean.vocab import Vocabulary
 from tiderec.cli.common import pairs, toml_value
 from tiderec.data.interactions import Interactions
 from tiderec.dynamics.batch import migrations_file
-from tiderec.dynamics.migration import MigrationConfig
+from tiderec.dynamics.migration import MigrationConfig, learn_detector
 from tiderec.dynamics.plot import timeline_html
 from tiderec.dynamics.report import ReportConfig, report_html
 from tiderec.dynamics.space import InterestSpace, interest_space
@@ -24,6 +24,12 @@ from tiderec.dynamics.timeline import Granularity, granularity_for, timeline
 from tiderec.dynamics.trends import PERIOD, backtest, forecast, interest_counts, rising_falling
 from tiderec.interest.state import InterestConfig
 from tiderec.text.store import read_vectors
+
+
+def user_codes(cleaned: CleanResult, space: InterestSpace) -> list[np.ndarray]:
+    """Every user's sequence of interest codes, int64[n_events] in time order."""
+    inter = Interactions.from_events(cleaned.events, cleaned.user_vocab, cleaned.item_vocab)
+    return [space.codes[inter.items_of(u)] for u in range(inter.n_users)]
 
 
 def load_space(cleaned_dir: Path, vectors_dir: Path | None) -> tuple[InterestSpace, Vocabulary]:
@@ -41,8 +47,7 @@ def _space_of(cleaned_dir: Path, vectors_dir: Path | None) -> tuple[InterestSpac
         vectors, _ = read_vectors(store_dir).aligned(cleaned.item_vocab.ids)
     space = interest_space(cleaned.items, vectors)
     if space.vectors is None:
-        inter = Interactions.from_events(cleaned.events, cleaned.user_vocab, cleaned.item_vocab)
-        space = space.with_cooccurrence([space.codes[inter.items_of(u)] for u in range(inter.n_users)])
+        space = space.with_cooccurrence(user_codes(cleaned, space))
     return space, cleaned
 
 
@@ -64,13 +69,21 @@ def migrations(
     """Declared interest changes (migration, excursion, new interest) per history, with where and how sure."""
     settings = {k: toml_value(v) for k, v in pairs(overrides, "--set").items()}
     config = configs.from_dict(MigrationConfig, settings, "migration")
-    space, vocab = load_space(cleaned_dir, vectors)
+    space, cleaned = _space_of(cleaned_dir, vectors)
+    learned = learn_detector(user_codes(cleaned, space), len(space.labels), config)
+    vocab = cleaned.item_vocab
     if output_path is None:
-        report = migrations_file(input_path, sys.stdout, space, vocab, config, skip_bad_rows)
+        report = migrations_file(input_path, sys.stdout, space, vocab, config, skip_bad_rows, learned)
     else:
         with output_path.open("w", encoding="utf-8") as handle:
-            report = migrations_file(input_path, handle, space, vocab, config, skip_bad_rows)
+            report = migrations_file(input_path, handle, space, vocab, config, skip_bad_rows, learned)
     summary = {"events": report.events, "unknown_items_skipped": report.unknown_items, "space": space.source}
+    if learned is not None:
+        summary["learned_detector"] = {
+            "threshold": round(learned.threshold, 4),
+            "out_of_fold_f1": round(learned.fold_f1, 4),
+            "out_of_fold_users_alarmed": round(learned.fold_alarm_share, 4),
+        }
     click.echo(json.dumps(summary | {"bad_lines": [b.describe() for b in report.bad_lines[:5]]}), err=True)
 
 

@@ -14,13 +14,17 @@ from tiderec.clean.vocab import Vocabulary
 from tiderec.data.histories import History, ReadReport, read_histories
 from tiderec.dynamics.migration import Migration, MigrationConfig, detect
 from tiderec.dynamics.space import InterestSpace
+from tiderec.dynamics.splice import SpliceDetector
 from tiderec.errors import DatasetError
 
 
-def migrations_of(history: History, space: InterestSpace, config: MigrationConfig) -> list[dict[str, Any]]:
-    """The declared changes of one history, as output records."""
+def migrations_of(
+    history: History, space: InterestSpace, config: MigrationConfig, learned: SpliceDetector | None = None
+) -> list[dict[str, Any]]:
+    """The declared changes of one history, as output records (`learned`: the fitted detector when
+    config.detector is "learned")."""
     codes = space.codes[history.items]
-    return [_record(m, history, space) for m in detect(codes, config, space.vectors)]
+    return [_record(m, history, space) for m in detect(codes, config, space.vectors, learned)]
 
 
 def migrations_file(
@@ -30,13 +34,14 @@ def migrations_file(
     item_vocab: Vocabulary,
     config: MigrationConfig,
     skip_bad: bool = False,
+    learned: SpliceDetector | None = None,
 ) -> ReadReport:
     """Stream histories from input_path and write one line per user to output."""
     if not input_path.is_file():
         raise DatasetError(f"{input_path}: no such file")
     report = ReadReport()
     for history in read_histories(input_path, item_vocab, report, skip_bad):
-        line = {"user_id": history.user_id, "migrations": migrations_of(history, space, config)}
+        line = {"user_id": history.user_id, "migrations": migrations_of(history, space, config, learned)}
         output.write(json.dumps(line, ensure_ascii=False) + "\n")
     return report
 

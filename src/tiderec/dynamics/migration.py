@@ -8,6 +8,11 @@ must move further than stable users). `persist` novel events in a row, after at 
 events, declare a change at the last of them, so one odd click is never a change. The kind is read from the
 `horizon` events that follow: mostly back to the old interests -> excursion; split -> new_interest; not back
 -> migration (with fewer than `horizon` later events the kind is provisional and the confidence lower).
+
+`detector="learned"` declares with a `SpliceDetector` instead (dynamics/splice.py: a logistic model learned
+from the data's own histories by splicing users together, its threshold set so that at most `max_alarm_share`
+of held-out users get a declaration); kinds and confidence are read the same way, the confidence scaled by
+the detector's probability instead of the novelty.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Literal
 import numpy as np
 
 from tiderec.config import STRICT
+from tiderec.dynamics.splice import SpliceDetector, fit_detector
 from tiderec.errors import ConfigError, RequestError
 
 Kind = Literal["migration", "excursion", "new_interest"]
@@ -26,8 +32,11 @@ Kind = Literal["migration", "excursion", "new_interest"]
 @dataclass(frozen=True)
 class MigrationConfig:
     """See the module docstring; `old_mass`: the old interests are the fewest top ones covering this share;
-    `return_share`: the share of later events back in the old interests that makes it no migration. Defaults
-    chosen on the development half of the Taobao splice benchmark (benchmarks/bench_migration.py --tune)."""
+    `return_share`: the share of later events back in the old interests that makes it no migration;
+    `detector`: the novelty rule or a learned splice detector (`look_ahead` events read from a candidate,
+    `max_alarm_share` of held-out users alarmed at most, `seed` for its splices and folds; `learn_detector`).
+    Defaults chosen on the development half of the Taobao splice benchmark (benchmarks/bench_migration.py
+    --tune)."""
 
     __pydantic_config__ = STRICT
 
@@ -39,11 +48,17 @@ class MigrationConfig:
     horizon: int = 10
     return_share: float = 0.3
     old_mass: float = 0.8
+    detector: Literal["rule", "learned"] = "rule"
+    look_ahead: int = 4
+    max_alarm_share: float = 0.05
+    seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.persist < 1 or self.min_history < 1 or self.horizon < 1 or self.half_life_events <= 0:
-            raise ConfigError("migration: persist, min_history, horizon >= 1 and half_life_events > 0")
-        for name in ("min_novelty", "return_share", "old_mass"):
+        if min(self.persist, self.min_history, self.horizon, self.look_ahead) < 1 or self.half_life_events <= 0:
+            raise ConfigError("migration: persist, min_history, horizon, look_ahead >= 1 and half_life_events > 0")
+        if self.detector not in ("rule", "learned"):
+            raise ConfigError(f"migration: detector must be 'rule' or 'learned', got {self.detector!r}")
+        for name in ("min_novelty", "return_share", "old_mass", "max_alarm_share"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ConfigError(f"migration: {name} must lie in (0, 1]")
 
@@ -90,14 +105,32 @@ class _Profile:
             self.vector = base + vectors[code]
 
 
+def learn_detector(sequences: list[np.ndarray], n_interests: int, config: MigrationConfig) -> SpliceDetector | None:
+    """The learned detector for config.detector == "learned" (fit on these users' interest sequences, int64
+    codes), else None."""
+    if config.detector == "rule":
+        return None
+    rng = np.random.default_rng(config.seed)
+    return fit_detector(
+        sequences, n_interests, rng, config.look_ahead, config.min_history, max_alarm_share=config.max_alarm_share
+    )
+
+
 def detect(
-    codes: np.ndarray, config: MigrationConfig | None = None, vectors: np.ndarray | None = None
+    codes: np.ndarray,
+    config: MigrationConfig | None = None,
+    vectors: np.ndarray | None = None,
+    learned: SpliceDetector | None = None,
 ) -> list[Migration]:
     """Changes in one user's interest sequence codes int64[n] (time order; -1 = unknown, skipped); vectors
-    float32[n_interests, d] unit rows, or None."""
+    float32[n_interests, d] unit rows, or None; `learned` is required when config.detector == "learned"."""
     cfg = config or MigrationConfig()
     if vectors is not None and len(codes) and codes.max() >= len(vectors):
         raise RequestError(f"migration: interest code {int(codes.max())} has no vector ({len(vectors)} given)")
+    if cfg.detector == "learned":
+        if learned is None:
+            raise ConfigError("migration: detector 'learned' needs a fitted detector (learn_detector)")
+        return _detect_learned(codes, cfg, vectors, learned)
     keep = 0.5 ** (1.0 / cfg.half_life_events)
     profile = _Profile({}, None)
     frozen = profile
@@ -131,6 +164,26 @@ def detect(
     return found
 
 
+def _detect_learned(
+    codes: np.ndarray, cfg: MigrationConfig, vectors: np.ndarray | None, learned: SpliceDetector
+) -> list[Migration]:
+    """Declarations of the learned detector, each read against the profile as it stood at its candidate."""
+    positions = np.flatnonzero(codes >= 0)
+    fired = {start: (at, prob) for start, at, prob in learned.alarms(codes[positions])}
+    keep = 0.5 ** (1.0 / cfg.half_life_events)
+    profile = _Profile({}, None)
+    found: list[Migration] = []
+    frozen, start, at, prob = profile, -1, -1, 0.0
+    for i, code in enumerate(codes[positions].tolist()):
+        if i in fired:
+            frozen, start, (at, prob) = profile.copy(), i, fired[i]
+        if i == at:
+            run = positions[start : at + 1].tolist()
+            found.append(_declare(codes, run, frozen, cfg, vectors, cfg.min_novelty, prob))
+        profile.add(code, keep, vectors)
+    return found
+
+
 def _declare(
     codes: np.ndarray,
     run: list[int],
@@ -138,6 +191,7 @@ def _declare(
     cfg: MigrationConfig,
     vectors: np.ndarray | None,
     threshold: float,
+    strength: float | None = None,
 ) -> Migration:
     total = sum(frozen.weights.values())
     old: list[tuple[int, float]] = []
@@ -158,8 +212,9 @@ def _declare(
     kind: Kind = "migration"
     if back >= cfg.return_share:
         kind = "new_interest" if stay >= cfg.return_share else "excursion"
-    novelty = float(np.mean([frozen.novelty(int(c), vectors) for c in run_codes]))
-    confidence = novelty * (0.5 + 0.5 * min(1.0, len(later) / cfg.horizon))
+    if strength is None:
+        strength = float(np.mean([frozen.novelty(int(c), vectors) for c in run_codes]))
+    confidence = strength * (0.5 + 0.5 * min(1.0, len(later) / cfg.horizon))
     return Migration(at, old, new, kind, round(confidence, 4), run[0])
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from tiderec.data.interactions import Interactions
 from tiderec.data.splits import leave_one_out
-from tiderec.dynamics.migration import MigrationConfig, detect
+from tiderec.dynamics.migration import MigrationConfig, detect, learn_detector
 from tiderec.dynamics.plot import line_chart_svg, timeline_svg
 from tiderec.dynamics.shortterm import NextInterest, choose_mix, histories_of, top_k_accuracy
 from tiderec.dynamics.space import InterestSpace
@@ -82,9 +82,10 @@ def _timelines(inter: Interactions, space: InterestSpace, cfg: ReportConfig) -> 
 def _migrations(inter: Interactions, space: InterestSpace, cfg: ReportConfig) -> str:
     kinds: Counter[str] = Counter()
     rows: list[str] = []
-    for u in range(inter.n_users):
-        codes = space.codes[inter.items_of(u)]
-        for m in detect(codes, cfg.migration, space.vectors):
+    sequences = [space.codes[inter.items_of(u)] for u in range(inter.n_users)]
+    learned = learn_detector(sequences, len(space.labels), cfg.migration)
+    for u, codes in enumerate(sequences):
+        for m in detect(codes, cfg.migration, space.vectors, learned):
             kinds[m.kind] += 1
             if len(rows) < 15:
                 ts = datetime.fromtimestamp(int(inter.ts[inter.offsets[u] + m.at_index]) / 1e6, UTC)
