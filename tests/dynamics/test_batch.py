@@ -120,3 +120,15 @@ def test_report_command_writes_a_page_with_every_section(tmp_path: Path) -> None
     assert page.count("<svg") >= 5
     assert "<polyline" in page
     assert "<script" not in page
+    learned = CliRunner().invoke(
+        cli, ["report", "--data", str(tmp_path / "cleaned"), "--out", str(tmp_path / "r" / "learned.html"),
+              "--set", 'detector="learned"'],
+    )  # fmt: skip
+    assert learned.exit_code == 0, learned.output
+    assert "id='migrations'" in (tmp_path / "r" / "learned.html").read_text(encoding="utf-8")
+    bad = CliRunner().invoke(
+        cli,
+        ["report", "--data", str(tmp_path / "cleaned"), "--out", str(tmp_path / "bad.html"), "--set", "look_ahead=0"],
+    )
+    assert bad.exit_code == 2
+    assert "look_ahead" in bad.output

@@ -150,11 +150,16 @@ def trends(cleaned_dir: Path, vectors: Path | None, per: Granularity | None, top
 @click.option("--vectors", type=click.Path(path_type=Path), help="Vector store [default: DATA/../vectors].")
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="report.html")
 @click.option("--users", type=int, default=3, show_default=True, help="Sample users with a timeline.")
-def report(cleaned_dir: Path, vectors: Path | None, out_path: Path, users: int) -> None:
+@click.option("--set", "overrides", multiple=True, help='Migration detector settings, e.g. detector="learned".')
+def report(cleaned_dir: Path, vectors: Path | None, out_path: Path, users: int, overrides: tuple[str, ...]) -> None:
     """One HTML report of interest dynamics: timelines, migrations, trends, forecast vs actual, next interest."""
+    settings = {k: toml_value(v) for k, v in pairs(overrides, "--set").items()}
+    migration = configs.from_dict(MigrationConfig, settings, "migration")
     space, cleaned = _space_of(cleaned_dir, vectors)
     inter = Interactions.from_events(cleaned.events, cleaned.user_vocab, cleaned.item_vocab)
     title = f"Interest dynamics: {cleaned.events.meta.get('source', cleaned_dir.name)}"
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(report_html(inter, space, title, ReportConfig(users=users)), encoding="utf-8")
+    out_path.write_text(
+        report_html(inter, space, title, ReportConfig(users=users, migration=migration)), encoding="utf-8"
+    )
     click.echo(f"wrote {out_path}")
