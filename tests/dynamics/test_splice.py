@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tiderec.dynamics.logistic import Logistic
 from tiderec.dynamics.migration import MigrationConfig, detect, learn_detector
-from tiderec.dynamics.splice import FEATURES, candidates, fit_detector, splice, splice_score
+from tiderec.dynamics.splice import FEATURES, SpliceDetector, candidates, dominant, fit_detector, splice, splice_score
 from tiderec.errors import ConfigError, DatasetError
 
 N_INTERESTS = 40
@@ -31,7 +32,9 @@ def test_splice_joins_a_whole_history_to_the_start_of_another_with_a_different_d
         assert len(codes) == cp + 30 or (cp == 40 and len(codes) == 65)
         assert np.bincount(codes[:cp]).argmax() != np.bincount(codes[cp:]).argmax()
     with pytest.raises(DatasetError, match="two different dominant"):
-        splice([a, same], 1, np.random.default_rng(0))
+        splice([a, same, np.full(5, -1, dtype=np.int64)], 1, np.random.default_rng(0))
+    with pytest.raises(DatasetError, match="no dominant"):
+        dominant(np.full(5, -1, dtype=np.int64))
 
 
 def test_splice_score_counts_the_first_hit_in_the_window_and_every_other_declaration_as_false() -> None:
@@ -65,6 +68,26 @@ def test_candidates_are_new_interests_with_a_full_look_ahead() -> None:
     assert first["largest old share in the look-ahead"] == pytest.approx(3 / 5)
     assert first["previous event was a new interest"] == 0.0
     assert dict(zip(FEATURES, features[1].tolist(), strict=True))["previous event was a new interest"] == 1.0
+
+
+def _always(look_ahead: int, hindsight: bool) -> SpliceDetector:
+    """A detector whose model gives every candidate probability ~1."""
+    model = Logistic(np.zeros(len(FEATURES)), 10.0, np.zeros(len(FEATURES)), np.ones(len(FEATURES)))
+    return SpliceDetector(model, 0.5, look_ahead, 2, np.zeros(N_INTERESTS), hindsight)
+
+
+def test_declarations_do_not_overlap_and_hindsight_dates_them_at_the_candidate() -> None:
+    known = np.array([0, 0, 1, 2, 3, 4, 0, 5, 6], dtype=np.int64)
+    assert [(p, at) for p, at, _ in _always(3, False).alarms(known)] == [(2, 4), (5, 7)]
+    assert [(p, at) for p, at, _ in _always(3, True).alarms(known)] == [(2, 2), (5, 5)]
+    positions, _ = candidates(known, look_ahead=3, min_history=2, log_pop=np.zeros(N_INTERESTS))
+    assert positions.tolist() == [2, 3, 4, 5]
+    with pytest.raises(ConfigError, match="look_ahead"):
+        fit_detector(_users(30, np.random.default_rng(0)), N_INTERESTS, np.random.default_rng(0), look_ahead=31)
+    with pytest.raises(ConfigError, match="min_history"):
+        fit_detector(_users(30, np.random.default_rng(0)), N_INTERESTS, np.random.default_rng(0), min_history=0)
+    with pytest.raises(DatasetError, match="no candidate finds a change point"):
+        fit_detector(_users(30, np.random.default_rng(0)), N_INTERESTS, np.random.default_rng(0), min_history=500)
 
 
 def test_a_learned_detector_finds_splices_and_stays_quiet_on_steady_users() -> None:
@@ -104,6 +127,10 @@ def test_detect_with_the_learned_detector_reads_kinds_against_the_profile_at_the
     assert 0.0 < first.confidence <= 1.0
     with pytest.raises(ConfigError, match="needs a fitted detector"):
         detect(history, config)
+    gap = np.array([0, 1, 2, 0, 1, 5, -1, 1, 6, 7], dtype=np.int64)
+    changes = detect(gap, MigrationConfig(detector="learned", look_ahead=3), learned=_always(3, False))
+    assert [(c.start_index, c.at_index) for c in changes] == [(2, 4), (5, 8)]
+    assert changes[1].to == [(5, 0.5), (6, 0.5)]
 
 
 @pytest.mark.parametrize(

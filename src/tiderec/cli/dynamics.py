@@ -70,7 +70,9 @@ def migrations(
     settings = {k: toml_value(v) for k, v in pairs(overrides, "--set").items()}
     config = configs.from_dict(MigrationConfig, settings, "migration")
     space, cleaned = _space_of(cleaned_dir, vectors)
-    learned = learn_detector(user_codes(cleaned, space), len(space.labels), config)
+    learned = (
+        learn_detector(user_codes(cleaned, space), len(space.labels), config) if config.detector != "rule" else None
+    )
     vocab = cleaned.item_vocab
     if output_path is None:
         report = migrations_file(input_path, sys.stdout, space, vocab, config, skip_bad_rows, learned)

@@ -167,7 +167,8 @@ def detect(
 def _detect_learned(
     codes: np.ndarray, cfg: MigrationConfig, vectors: np.ndarray | None, learned: SpliceDetector
 ) -> list[Migration]:
-    """Declarations of the learned detector, each read against the profile as it stood at its candidate."""
+    """Declarations of the learned detector, each read against the profile as it stood at its candidate; the run
+    (`to`) holds the look-ahead's events in interests new to that profile."""
     positions = np.flatnonzero(codes >= 0)
     fired = {start: (at, prob) for start, at, prob in learned.alarms(codes[positions])}
     keep = 0.5 ** (1.0 / cfg.half_life_events)
@@ -178,8 +179,8 @@ def _detect_learned(
         if i in fired:
             frozen, start, (at, prob) = profile.copy(), i, fired[i]
         if i == at:
-            run = positions[start : at + 1].tolist()
-            found.append(_declare(codes, run, frozen, cfg, vectors, cfg.min_novelty, prob))
+            run = [int(q) for q in positions[start : at + 1] if int(codes[q]) not in frozen.weights]
+            found.append(_declare(codes, run, frozen, cfg, vectors, cfg.min_novelty, prob, int(positions[at])))
         profile.add(code, keep, vectors)
     return found
 
@@ -192,7 +193,10 @@ def _declare(
     vectors: np.ndarray | None,
     threshold: float,
     strength: float | None = None,
+    at: int | None = None,
 ) -> Migration:
+    """The change a run of new events makes against the frozen profile, declared at `at` (default: the run's
+    last event); its kind from the horizon events after `at`."""
     total = sum(frozen.weights.values())
     old: list[tuple[int, float]] = []
     mass = 0.0
@@ -205,7 +209,7 @@ def _declare(
     values, counts = np.unique(run_codes, return_counts=True)
     order = np.argsort(-counts, kind="stable")
     new = [(int(values[i]), float(counts[i] / len(run))) for i in order]
-    at = run[-1]
+    at = run[-1] if at is None else at
     later = codes[at + 1 :]
     later = later[later >= 0][: cfg.horizon]
     back, stay = _returns(later, frozen, run_codes, vectors, threshold)

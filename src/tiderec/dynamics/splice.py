@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tiderec.dynamics.logistic import Logistic, fit_logistic
-from tiderec.errors import DatasetError
+from tiderec.errors import ConfigError, DatasetError
 
 MIN_EVENTS = 20
 """Histories with fewer known events take no part in splicing (too short to have interests to leave)."""
@@ -48,11 +48,15 @@ Splice = tuple[np.ndarray, int]
 def dominant(codes: np.ndarray) -> int:
     """The most frequent known interest code of a sequence (int64[n], -1 = unknown)."""
     known = codes[codes >= 0]
+    if not len(known):
+        raise DatasetError("a sequence without known interests has no dominant interest")
     return int(np.bincount(known).argmax())
 
 
 def splice(sequences: Sequence[np.ndarray], n: int, rng: np.random.Generator, b_events: int = B_EVENTS) -> list[Splice]:
-    """n splices: user A's whole sequence, then the first b_events of a user B whose dominant interest differs."""
+    """n splices: user A's whole sequence, then the first b_events of a user B whose dominant interest differs
+    (sequences without known interests take no part)."""
+    sequences = [s for s in sequences if (s >= 0).any()]
     tops = [dominant(s) for s in sequences]
     if len(set(tops)) < 2:
         raise DatasetError("splicing needs histories with at least two different dominant interests")
@@ -195,6 +199,10 @@ def fit_detector(
     """Learn a detector from users' interest sequences (int64 codes, -1 skipped) with at least MIN_EVENTS known
     events: the threshold is chosen on out-of-fold scores (two folds of users, each scored by a model fit on the
     other), the returned model is fit on all of them."""
+    if not 1 <= look_ahead <= B_EVENTS or min_history < 1 or not 0.0 < max_alarm_share <= 1.0:
+        raise ConfigError(
+            f"change detector: look_ahead in [1, {B_EVENTS}], min_history >= 1, max_alarm_share in (0, 1]"
+        )
     pool = [s[s >= 0] for s in sequences]
     pool = [s for s in pool if len(s) >= MIN_EVENTS]
     if len(pool) < 20:
@@ -206,13 +214,13 @@ def fit_detector(
     spliced = [splice(fold, n_splices // 2, rng) for fold in folds]
     scored: dict[int, Scored] = {}
     for j in (0, 1):
-        held = SpliceDetector(_fit(folds[j], spliced[j], look_ahead, min_history, log_pop), 1.0, look_ahead,
-                              min_history, log_pop)  # fmt: skip
+        model = _fit(folds[j], spliced[j], look_ahead, min_history, log_pop, hindsight)
+        held = SpliceDetector(model, 1.0, look_ahead, min_history, log_pop)
         scored |= {id(s): held.scores(s) for s in [*folds[1 - j], *(c for c, _ in spliced[1 - j])]}
     threshold, f1, share = _threshold(
         scored, [*folds[0], *folds[1]], [*spliced[0], *spliced[1]], look_ahead, max_alarm_share, hindsight
     )
-    model = _fit(pool, [*spliced[0], *spliced[1]], look_ahead, min_history, log_pop)
+    model = _fit(pool, [*spliced[0], *spliced[1]], look_ahead, min_history, log_pop, hindsight)
     return SpliceDetector(model, threshold, look_ahead, min_history, log_pop, hindsight, f1, share)
 
 
@@ -221,15 +229,25 @@ Scored = tuple[np.ndarray, np.ndarray]
 
 
 def _fit(
-    plain: list[np.ndarray], spliced: list[Splice], look_ahead: int, min_history: int, log_pop: np.ndarray
+    plain: list[np.ndarray],
+    spliced: list[Splice],
+    look_ahead: int,
+    min_history: int,
+    log_pop: np.ndarray,
+    hindsight: bool,
 ) -> Logistic:
-    """The logistic model: candidates within WITHIN events of a change point are positive, all others negative."""
+    """The logistic model: candidates whose declaration would find a change point (dated within WITHIN events
+    after it) are positive, all others negative."""
     rows, labels = [], []
+    lag = 0 if hindsight else look_ahead - 1
     for codes, cp in [*spliced, *((s, len(s) + WITHIN) for s in plain)]:
         positions, features = candidates(codes, look_ahead, min_history, log_pop)
         rows.append(features)
-        labels.append((positions >= cp) & (positions < cp + WITHIN))
-    return fit_logistic(np.concatenate(rows), np.concatenate(labels).astype(np.float64))
+        labels.append((positions + lag >= cp) & (positions + lag < cp + WITHIN))
+    y = np.concatenate(labels)
+    if not y.any():
+        raise DatasetError("change detector: no candidate finds a change point in the splices (histories too short?)")
+    return fit_logistic(np.concatenate(rows), y.astype(np.float64))
 
 
 def _threshold(
@@ -241,9 +259,11 @@ def _threshold(
     hindsight: bool,
 ) -> tuple[float, float, float]:
     """(threshold, F1, share of plain sequences alarmed) of best F1 on the splices among thresholds alarming on
-    <= max_alarm_share of the plain sequences (the highest score when none does); `scored` by id of sequence."""
+    <= max_alarm_share of the plain sequences; one over every score (never firing: F1 0) when none does better.
+    `scored` by id of sequence."""
     every = np.concatenate([probs for _, probs in scored.values()])
-    best = (float(every.max()) if len(every) else 1.0, 0.0, 0.0)
+    never = float(np.nextafter(every.max(), np.inf)) if len(every) else 1.0
+    best = (never, 0.0, 0.0)
     for threshold in np.unique(np.quantile(every, np.linspace(0.5, 0.9995, 150))).tolist() if len(every) else []:
 
         def alarms(codes: np.ndarray, t: float = threshold) -> list[int]:
