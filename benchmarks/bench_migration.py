@@ -36,7 +36,16 @@ from tiderec.clean.store import read_cleaned
 from tiderec.data.interactions import Interactions
 from tiderec.dynamics.migration import MigrationConfig, detect, dominant_change, learn_detector
 from tiderec.dynamics.space import InterestSpace, interest_space
-from tiderec.dynamics.splice import MIN_EVENTS, WITHIN, SpliceDetector, fit_detector, splice, splice_score
+from tiderec.dynamics.splice import (
+    MIN_EVENTS,
+    WITHIN,
+    SpliceDetector,
+    fit_detector,
+    outcome_f1,
+    outcome_score,
+    splice,
+    splice_outcomes,
+)
 from tiderec.text.store import read_vectors
 
 
@@ -165,47 +174,32 @@ def evaluate(
         if not detector.hindsight:
             kinds[name] = _kinds(spliced, as_learned, vectors, detector)
     detectors[BASELINE] = dominant_change
+    outcomes = {name: splice_outcomes(spliced, alarms) for name, alarms in detectors.items()}
     rng = np.random.default_rng(seed)
     versus = {
-        f"{name} - {other}": f1_difference(spliced, detectors[name], detectors[other], rng)
+        f"{name} - {other}": f1_difference(outcomes[name], outcomes[other], rng)
         for name in detectors
         if name.startswith("tiderec, learned")
         for other in (RULE, RULE_ANY)
     }
+    scores = {
+        name: outcome_score(outcomes[name], len(seqs), float(np.mean([len(alarms(s)) > 0 for s in seqs])))
+        for name, alarms in detectors.items()
+    }
     return {
-        "detectors": {name: splice_score(spliced, seqs, alarms) for name, alarms in detectors.items()},
+        "detectors": scores,
         DIFFERENCES: versus,
         "kinds_declared_at_the_splice": kinds,
         "novelty_ceiling": [novelty_ceiling(spliced, seqs, persist) for persist in (3, CEILING_AHEAD)],
     }
 
 
-def f1_difference(
-    spliced: list[tuple[np.ndarray, int]],
-    a: Callable[[np.ndarray], list[int]],
-    b: Callable[[np.ndarray], list[int]],
-    rng: np.random.Generator,
-    draws: int = 2000,
-) -> list[float]:
-    """F1(a) - F1(b) on the splices: the observed difference and a 95% paired bootstrap interval (splices drawn
-    with replacement, each keeping both detectors' hit and false alarms)."""
-    counts = np.zeros((2, len(spliced), 2))
-    for k, alarms in enumerate((a, b)):
-        for i, (codes, cp) in enumerate(spliced):
-            hits = alarms(codes)
-            found = any(cp <= h < cp + WITHIN for h in hits)
-            counts[k, i] = (found, len(hits) - found)
-
-    def f1(c: np.ndarray) -> np.ndarray:
-        tp, fp = c[..., 0].sum(axis=-1), c[..., 1].sum(axis=-1)
-        precision, recall = tp / np.maximum(tp + fp, 1), tp / c.shape[-2]
-        out: np.ndarray = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-        return out
-
-    observed = float(f1(counts[0]) - f1(counts[1]))
-    idx = rng.integers(0, len(spliced), size=(draws, len(spliced)))
-    diffs = f1(counts[0][idx]) - f1(counts[1][idx])
-    low, high = np.quantile(diffs, [0.025, 0.975])
+def f1_difference(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, draws: int = 2000) -> list[float]:
+    """F1(a) - F1(b) of two detectors' outcomes on the same splices (splice_outcomes): the observed difference and
+    a 95% paired bootstrap interval (splices drawn with replacement, each keeping both detectors' outcomes)."""
+    observed = float(outcome_f1(a) - outcome_f1(b))
+    idx = rng.integers(0, len(a), size=(draws, len(a)))
+    low, high = np.quantile(outcome_f1(a[idx]) - outcome_f1(b[idx]), [0.025, 0.975])
     return [observed, float(low), float(high)]
 
 

@@ -170,12 +170,13 @@ def _detect_learned(
     """Declarations of the learned detector, each read against the profile as it stood at its candidate; the run
     (`to`) holds the look-ahead's events in interests new to that profile."""
     positions = np.flatnonzero(codes >= 0)
-    fired = {start: (at, prob) for start, at, prob in learned.alarms(codes[positions])}
+    known = codes[positions]
+    fired = {start: (at, prob) for start, at, prob in learned.alarms(known)}
     keep = 0.5 ** (1.0 / cfg.half_life_events)
     profile = _Profile({}, None)
     found: list[Migration] = []
     frozen, start, at, prob = profile, -1, -1, 0.0
-    for i, code in enumerate(codes[positions].tolist()):
+    for i, code in enumerate(known.tolist()):
         if i in fired:
             frozen, start, (at, prob) = profile.copy(), i, fired[i]
         if i == at:

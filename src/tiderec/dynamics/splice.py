@@ -68,32 +68,47 @@ def splice(sequences: Sequence[np.ndarray], n: int, rng: np.random.Generator, b_
     return out
 
 
+def splice_outcomes(spliced: Sequence[Splice], alarms: Callable[[np.ndarray], list[int]]) -> np.ndarray:
+    """int64[n, 3] per splice: found (the first declaration within WITHIN events of the change point finds it),
+    false alarms (every other declaration), delay (-1 when not found) of alarms(codes) -> declared positions."""
+    out = np.zeros((len(spliced), 3), dtype=np.int64)
+    for i, (codes, cp) in enumerate(spliced):
+        hits = sorted(alarms(codes))
+        first = next((h for h in hits if cp <= h < cp + WITHIN), None)
+        out[i] = (first is not None, len(hits) - (first is not None), -1 if first is None else first - cp)
+    return out
+
+
+def outcome_f1(outcomes: np.ndarray) -> np.ndarray:
+    """F1 of splice outcomes int[..., n, 3] (as splice_outcomes gives), float[...]."""
+    tp, fp = outcomes[..., 0].sum(axis=-1), outcomes[..., 1].sum(axis=-1)
+    precision, recall = tp / np.maximum(tp + fp, 1), tp / max(outcomes.shape[-2], 1)
+    f1: np.ndarray = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return f1
+
+
 def splice_score(
     spliced: Sequence[Splice], plain: Sequence[np.ndarray], alarms: Callable[[np.ndarray], list[int]]
 ) -> dict[str, float | int]:
-    """Precision, recall, F1 and median delay of alarms(codes) -> declared positions on the splices (the first
-    declaration within WITHIN events of the change point finds it; every other one is a false alarm), and the
-    share of unspliced sequences with any declaration."""
-    tp = fp = 0
-    delays: list[int] = []
-    for codes, cp in spliced:
-        hits = sorted(alarms(codes))
-        first = next((h for h in hits if cp <= h < cp + WITHIN), None)
-        if first is not None:
-            tp += 1
-            delays.append(first - cp)
-        fp += len(hits) - (first is not None)
-    precision = tp / max(tp + fp, 1)
-    recall = tp / max(len(spliced), 1)
+    """Precision, recall, F1 and median delay of alarms(codes) -> declared positions on the splices (see
+    splice_outcomes), and the share of unspliced sequences with any declaration."""
+    share = float(np.mean([len(alarms(s)) > 0 for s in plain])) if plain else 0.0
+    return outcome_score(splice_outcomes(spliced, alarms), len(plain), share)
+
+
+def outcome_score(outcomes: np.ndarray, n_plain: int, plain_alarmed: float) -> dict[str, float | int]:
+    """The scores of splice outcomes int[n, 3], with the number of unspliced sequences and the share alarmed."""
+    tp, fp = int(outcomes[:, 0].sum()), int(outcomes[:, 1].sum())
+    delays = outcomes[outcomes[:, 0] == 1, 2]
     return {
-        "splices": len(spliced),
-        "precision": precision,
-        "recall": recall,
-        "f1": 2 * precision * recall / max(precision + recall, 1e-12),
-        "median_delay": float(np.median(delays)) if delays else float("nan"),
+        "splices": len(outcomes),
+        "precision": tp / max(tp + fp, 1),
+        "recall": tp / max(len(outcomes), 1),
+        "f1": float(outcome_f1(outcomes)),
+        "median_delay": float(np.median(delays)) if len(delays) else float("nan"),
         "false_alarms_in_splices": fp,
-        "unspliced_users": len(plain),
-        "unspliced_users_with_alarm": float(np.mean([len(alarms(s)) > 0 for s in plain])) if plain else 0.0,
+        "unspliced_users": n_plain,
+        "unspliced_users_with_alarm": plain_alarmed,
     }
 
 
