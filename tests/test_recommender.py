@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
+from tiderec.data.histories import History, arrays_of
 from tiderec.interest.codec import decode, encode
 from tiderec.interest.encoder import model_encoder
 from tiderec.interest.state import (
@@ -16,8 +18,11 @@ from tiderec.interest.state import (
     initial,
     update,
 )
+from tiderec.metrics import top_k
 from tiderec.models.interest import InterestConfig, InterestModel
-from tiderec.recommender import Recommender
+from tiderec.models.scorer import TorchScorer
+from tiderec.ranking.retrieval import IndexConfig
+from tiderec.recommender import Recommender, RecommenderConfig, ServingModel
 from tiderec.types import MINUTE_US
 
 N = 20
@@ -66,32 +71,92 @@ def test_a_query_moves_the_next_list_and_fades() -> None:
     np.testing.assert_array_equal(again.query.vector, asked.query.vector)  # type: ignore[union-attr]
 
 
-def test_the_index_query_gives_the_z_scored_model_plus_text_scores() -> None:
-    """One inner product per item equals the score written term by term (z-scored model score + cosines)."""
+def _model_and_state() -> tuple[ServingModel, InterestContext, InterestState, int]:
     torch.manual_seed(0)
-    vectors, prices, texts = _catalogue()
-    model = InterestModel(N, 8, InterestConfig(dim=16))
+    vectors, _, _ = _catalogue()
+    model = InterestModel(N, 8, InterestConfig(dim=16, neighbours=3))
+    model.set_neighbours(sp.csr_matrix(np.eye(N, k=1, dtype=np.float32) + np.eye(N, k=-1, dtype=np.float32)))
+    model.get_buffer("neighbour_weight").fill_(2.0)
+    serving = ServingModel(TorchScorer("tiderec", model, frozen=True), 8, np.arange(N, dtype=np.float32))
     context = InterestContext(vectors, np.zeros(N, dtype=np.int64), encoder=model_encoder(model, 8))
     state, now = _shoe_lover(context)
+    return serving, context, state, now
+
+
+def _batch_scores(serving: ServingModel, state: InterestState, now: int) -> np.ndarray:
+    """What `tiderec evaluate` / `tiderec recommend` score for the same history at the same moment."""
+    history = History(
+        "u",
+        np.array([e.item for e in state.window]),
+        np.array([e.event_type for e in state.window]),
+        np.array([e.ts_us for e in state.window]),
+        np.arange(len(state.window)),
+    )
+    scores: np.ndarray = serving.scorer.score(arrays_of([history], serving.max_len, now))[0]
+    return scores
+
+
+def test_served_scores_are_the_models_own_scores_at_the_requests_moment() -> None:
+    """No query, no exploration: the served list and scores are what the batch path scores (repeat and
+    co-occurrence terms included), at the moment of the request; seen items leave only when asked."""
+    serving, _, state, now = _model_and_state()
+    vectors, prices, texts = _catalogue()
+    rec = Recommender(serving, vectors, prices, texts)
+    for at in (now, now + 3 * 24 * 60 * MINUTE_US):
+        batch = _batch_scores(serving, state, at)
+        scored = rec.score(state, at)
+        assert scored.fallback is None
+        np.testing.assert_allclose(scored.scores[np.argsort(scored.items)], batch, rtol=1e-5, atol=1e-5)
+        served = rec.recommend(state, 5, at)
+        np.testing.assert_array_equal(served.items.items, top_k(batch[None, :], 5)[0])
+        np.testing.assert_allclose(served.items.scores, batch[served.items.items], rtol=1e-5)
+    kept = rec.recommend(state, N, now, exclude_seen=False).items.items
+    dropped = rec.recommend(state, N, now, exclude_seen=True).items.items
+    assert set(kept) == set(range(N))
+    assert set(dropped) == set(range(N)) - set(state.seen)
+
+
+def test_an_approximate_index_only_proposes_candidates() -> None:
+    """Above exact_below the index proposes candidates (its top by inner product, plus every item the repeat and
+    co-occurrence terms reach); each is scored exactly as the full scan scores it."""
+    serving, _, state, now = _model_and_state()
+    vectors, prices, texts = _catalogue()
+    exact = Recommender(serving, vectors, prices, texts)
+    small = RecommenderConfig(candidates=3, index=IndexConfig(exact_below=1))
+    approx = Recommender(serving, vectors, prices, texts, small)
+    scored = approx.score(state, now)
+    assert len(scored.items) < N
+    assert set(state.seen) <= set(scored.items.tolist())
+    full = exact.score(state, now).scores
+    np.testing.assert_allclose(scored.scores, full[scored.items], rtol=1e-5, atol=1e-5)
+    assert approx.recommend(state, 3, now).items.items.tolist() == exact.recommend(state, 3, now).items.items.tolist()
+
+
+def test_a_live_query_adds_its_term_on_the_z_scored_model_score() -> None:
+    serving, _, state, now = _model_and_state()
+    vectors, prices, texts = _catalogue()
+    rec = Recommender(serving, vectors, prices, texts)
     q = vectors[12] / np.linalg.norm(vectors[12])
     asked = apply_query(state, QueryInterest("tent", q, now, max_price=150.0))
-    rec = Recommender(model, vectors, prices, texts)
-    plain, no_query = rec.scores(state, now)
-    assert plain.shape == (N,)
-    assert np.isfinite(plain).all()
-    assert no_query == 0.0
-    assert len(rec.recommend(state, 3, now).items) == 3
-    scores, decay = rec.scores(asked, now + 30 * MINUTE_US)
-    with torch.inference_mode():
-        raw = model.item_table().float().numpy() @ asked.model_state
-    short = asked.short.mean() / np.linalg.norm(asked.short.mean())
-    expected = (raw - raw.mean()) / raw.std() + 0.5 * vectors @ short + 2.0 * 0.5 * vectors @ q
-    assert decay == 0.5
-    allowed = prices <= 150
-    np.testing.assert_allclose(scores[allowed], expected[allowed], rtol=1e-4, atol=1e-4)
-    assert np.isneginf(scores[~allowed]).all()
-    served = rec.recommend(asked, 3, now + 30 * MINUTE_US).items.items
-    np.testing.assert_array_equal(served, np.argsort(-np.where(allowed, expected, -np.inf))[:3])
+    at = now + 30 * MINUTE_US
+    scored = rec.score(asked, at)
+    raw = _batch_scores(serving, state, at)[scored.items]
+    expected = (raw - raw.mean()) / raw.std() + 2.0 * 0.5 * vectors[scored.items] @ q
+    assert scored.decay == 0.5
+    allowed = prices[scored.items] <= 150
+    np.testing.assert_allclose(scored.scores[allowed], expected[allowed], rtol=1e-4, atol=1e-4)
+    assert np.isneginf(scored.scores[~allowed]).all()
+    served = rec.recommend(asked, 3, at).items.items
+    np.testing.assert_array_equal(served, scored.items[np.argsort(-scored.scores, kind="stable")[:3]])
+
+
+def test_a_user_without_known_history_gets_the_popularity_fallback() -> None:
+    serving, context, _, now = _model_and_state()
+    vectors, prices, texts = _catalogue()
+    rec = Recommender(serving, vectors, prices, texts)
+    served = rec.recommend(initial("new", context), 3, now)
+    assert served.fallback == "popularity"
+    assert served.items.items.tolist() == [N - 1, N - 2, N - 3]
 
 
 def test_upserted_items_are_recommendable_and_keep_their_model_row() -> None:
@@ -101,6 +166,7 @@ def test_upserted_items_are_recommendable_and_keep_their_model_row() -> None:
     rec = Recommender(None, vectors, prices, texts)
     shoe = vectors[:10].mean(axis=0)
     rec.add_items(np.array([N + 1]), (shoe / np.linalg.norm(shoe))[None, :], np.array([10.0]), ["best shoe"])
+    assert rec.item_vectors is not None
     assert len(rec.item_vectors) == N + 2
     assert np.isnan(rec.prices[N])
     assert rec.recommend(state, 1, now).items.items[0] == N + 1

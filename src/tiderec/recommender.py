@@ -1,11 +1,19 @@
 """The facade: a user's interest state (+ the time now) -> a ranked, explained list of items.
 
-Score of item i = z-scored model score (the interest model's state after the user's window against its item
-table) + short_weight x cosine(item vector, short-term profile) + query_weight x decay x cosine(item vector,
-last query's vector), where decay halves every `query_half_life_minutes`. While the query is alive (decay >=
-`query_floor`) its price limits and negated phrases filter the catalogue. The best `candidates`, retrieved by
-inner product from an `ItemIndex` (exact, faiss HNSW or IVF, see `ranking.retrieval`), go to the exploration policy,
-which serves k of them with propensities.
+With a model, the score of an item is the model's own score (`SequenceModel.scores`, the function `tiderec
+evaluate` and `tiderec recommend` rank with: state, repeat and co-occurrence terms), read at the request's moment
+from the state kept per user; so with no live query and exploration off, the served list is the model's list.
+The terms on top live in `Recommender.score` alone: while the user's last query is alive (decay = 0.5 per
+`query_half_life_minutes`, until it falls below `query_floor`) the model score is z-scored over the candidates
+and query_weight x decay x cosine(item vector, query vector) is added, and its price limits and negated phrases
+filter the catalogue. Without a model, a user is scored by short_weight x cosine(item vector, short-term profile).
+A user with no known item gets the training popularity (the batch path's fallback, z-scored under a live query),
+and the response says so.
+
+Candidates: every item when the catalogue is scanned exactly; above `IndexConfig.exact_below`, the retrieval
+index's top `candidates` by the state's inner product with the item table, plus every item the history terms can
+reach (`SequenceModel.reachable`), plus the text index's top `candidates` for a live query. The exploration
+policy serves k of them with propensities.
 """
 
 from __future__ import annotations
@@ -13,16 +21,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from tiderec.config import STRICT
+from tiderec.data.sequences import gap_bucket
 from tiderec.errors import RequestError
 from tiderec.explore.greedy import Greedy
 from tiderec.explore.policy import ExploreRequest, Policy
 from tiderec.explore.uncertainty import sparsity
 from tiderec.interest.state import InterestState
-from tiderec.models.base import SequenceModel
+from tiderec.metrics import top_k
+from tiderec.models.scorer import TorchScorer
 from tiderec.ranking.retrieval import IndexConfig, ItemIndex
+from tiderec.train.checkpoint import SavedModel
 from tiderec.types import MINUTE_US, ItemList
 
 
@@ -31,6 +41,7 @@ class RecommenderConfig:
     __pydantic_config__ = STRICT
 
     short_weight: float = 0.5
+    """Without a model: the weight of cosine(item vector, short-term profile) beside a live query's term."""
     query_weight: float = 2.0
     query_half_life_minutes: float = 30.0
     query_floor: float = 0.05
@@ -39,103 +50,201 @@ class RecommenderConfig:
 
 
 @dataclass(frozen=True)
+class ServingModel:
+    """A trained model as the recommender uses it: its scorer (item table computed once), the history length it
+    was trained on, its training popularity float[N] (the fallback) and whether seen items are removed by
+    default (the scoring it was selected on)."""
+
+    scorer: TorchScorer
+    max_len: int
+    popularity: np.ndarray
+    exclude_seen: bool = False
+
+    @classmethod
+    def of(cls, saved: SavedModel) -> ServingModel:
+        scorer = TorchScorer(saved.model_name, saved.model, frozen=True)
+        return cls(scorer, int(saved.manifest["max_len"]), saved.popularity, saved.exclude_seen)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Candidate items int64[C] with their scores float64[C] (-inf: filtered), the live query's weight in [0, 1]
+    and the fallback that served a user the model cannot score (None: the model did)."""
+
+    items: np.ndarray
+    scores: np.ndarray
+    decay: float
+    fallback: str | None
+
+
+@dataclass(frozen=True)
 class Served:
-    """The served list and a reason per item ('asked for: ...', 'recent interest', 'exploring', ...)."""
+    """The served list, a reason per item ('asked for: ...', 'recent interest', 'exploring', ...) and the
+    fallback that served it (None: the model, or the text profile when there is no model)."""
 
     items: ItemList
     reasons: list[str] = field(default_factory=list)
+    fallback: str | None = None
 
 
 class Recommender:
-    """model: a trained SequenceModel (or None: text profiles only); item_vectors float32[N, d] unit rows in the
-    same space as the queries' vectors; prices float[N] (NaN unknown); texts: item titles for negations.
-
-    Every score term is an inner product, so one key per item [model row - mean row, text vector] and one query
-    per request [model state / std of its raw scores, short_weight x short profile + query_weight x decay x
-    query vector] give the whole score; candidates come from an `ItemIndex` over these keys (exact scan for small
-    catalogues, faiss HNSW or IVF for large ones). The std is exact: sqrt(s' C s) with C the item table's covariance."""
+    """model: a trained model (or None: text profiles only); item_vectors float32[N, d] unit rows in the same
+    space as the queries' vectors (None: no text, so no queries); prices float[N] (NaN unknown); texts: item
+    titles for negations; popularity float[N]: the fallback without a model."""
 
     def __init__(
         self,
-        model: SequenceModel | None,
-        item_vectors: np.ndarray,
+        model: ServingModel | None,
+        item_vectors: np.ndarray | None,
         prices: np.ndarray,
         texts: list[str],
         config: RecommenderConfig | None = None,
         policy: Policy | None = None,
+        popularity: np.ndarray | None = None,
     ) -> None:
-        n = len(item_vectors)
-        if prices.shape != (n,) or len(texts) != n:
+        n = len(prices)
+        if len(texts) != n or (item_vectors is not None and len(item_vectors) != n):
             raise RequestError(f"recommender: item_vectors, prices and texts must all have {n} rows")
+        if model is not None and model.scorer.n_items > n:
+            raise RequestError(f"recommender: the model knows {model.scorer.n_items} items, the catalogue {n}")
+        self.model = model
         self.prices, self.texts = prices.astype(np.float64), [t.lower() for t in texts]
         self.config = config or RecommenderConfig()
         self.policy = policy or Greedy()
-        table = np.zeros((0, 0), dtype=np.float32)
+        pop = model.popularity if model is not None else popularity
+        self.popularity = np.zeros(n) if pop is None else np.asarray(pop, dtype=np.float64)
+        self.popularity = np.concatenate([self.popularity, np.zeros(n - len(self.popularity))])[:n]
+        self.text_index = None if item_vectors is None else ItemIndex(item_vectors, self.config.index)
+        self.model_index: ItemIndex | None = None
         if model is not None:
-            model.eval()
-            with torch.inference_mode():
-                table = model.item_table().float().numpy()[:n]
-        self.model_dim = table.shape[1]
-        centred = table - table.mean(axis=0) if len(table) else table
-        self.covariance = (centred.T @ centred / max(len(table), 1)).astype(np.float64)
-        keys = np.zeros((n, self.model_dim + item_vectors.shape[1]), dtype=np.float32)
-        keys[: len(table), : self.model_dim] = centred
-        keys[:, self.model_dim :] = item_vectors
-        self.index = ItemIndex(keys, self.config.index)
+            table = model.scorer.table
+            if table is None:
+                raise RequestError("recommender: serving needs a frozen scorer (TorchScorer(..., frozen=True))")
+            rows = table.float().cpu().numpy()
+            keys = np.concatenate([rows, np.repeat(rows.mean(axis=0, keepdims=True), n - len(rows), axis=0)])
+            self.model_index = ItemIndex(keys, self.config.index)
 
     @property
-    def item_vectors(self) -> np.ndarray:
-        """float32[N, d]: the items' text vectors (a view into the index keys)."""
-        return self.index.keys[:, self.model_dim :]
+    def n_items(self) -> int:
+        return len(self.prices)
 
-    def add_items(self, rows: np.ndarray, vectors: np.ndarray, prices: np.ndarray, texts: list[str]) -> None:
-        """Insert or update items at indices `rows` (new indices extend the catalogue): they are scored by text
-        at once; the model scores new items neutrally until it is retrained and keeps its row for updated ones."""
-        n = max(len(self.prices), int(rows.max()) + 1)
-        if n > len(self.prices):
-            extra = n - len(self.prices)
-            self.prices = np.concatenate([self.prices, np.full(extra, np.nan)])
-            self.texts = self.texts + [""] * extra
-        keys = np.zeros((len(rows), self.index.keys.shape[1]), dtype=np.float32)
-        known = rows < len(self.index.keys)
-        keys[known, : self.model_dim] = self.index.keys[rows[known], : self.model_dim]
-        keys[:, self.model_dim :] = vectors
-        self.index.upsert(rows, keys)
+    @property
+    def item_vectors(self) -> np.ndarray | None:
+        """float32[N, d]: the items' text vectors (None: the catalogue has none)."""
+        return None if self.text_index is None else self.text_index.keys
+
+    def add_items(self, rows: np.ndarray, vectors: np.ndarray | None, prices: np.ndarray, texts: list[str]) -> None:
+        """Insert or update items at indices `rows` (new indices extend the catalogue): they are candidates and
+        scored at once, by text and, for the model, with the mean item row until it is retrained (updated items
+        keep their model row)."""
+        old = self.n_items
+        n = max(old, int(rows.max()) + 1)
+        if n > old:
+            self.prices = np.concatenate([self.prices, np.full(n - old, np.nan)])
+            self.texts = self.texts + [""] * (n - old)
+            self.popularity = np.concatenate([self.popularity, np.zeros(n - old)])
+        if self.text_index is not None:
+            if vectors is None:
+                raise RequestError("recommender: this catalogue has text vectors; new items need theirs")
+            self.text_index.upsert(rows, vectors)
+        if self.model_index is not None and self.model is not None:
+            fresh = np.setdiff1d(np.union1d(rows, np.arange(old, n)), np.arange(self.model.scorer.n_items))
+            if len(fresh):
+                mean = self.model_index.keys[: self.model.scorer.n_items].mean(axis=0)
+                self.model_index.upsert(fresh, np.repeat(mean[None, :], len(fresh), axis=0))
         self.prices[rows] = prices
         for row, text in zip(rows.tolist(), texts, strict=True):
             self.texts[row] = text.lower()
 
-    def query(self, state: InterestState, now_us: int) -> tuple[np.ndarray, float, np.ndarray | None]:
-        """(query float32[m] against the index keys; the user's query's current weight in [0, 1]; the allowed
-        items bool[N] while that query filters, else None)."""
-        cfg = self.config
-        out = np.zeros(self.index.keys.shape[1], dtype=np.float64)
-        s = state.model_state
-        if self.model_dim and s is not None and s.size == self.model_dim:
-            s64 = s.astype(np.float64)
-            std = float(np.sqrt(max(float(s64 @ self.covariance @ s64), 0.0)))
-            out[: self.model_dim] = s64 / (std or 1.0)
-        if state.short.weight > 0:
-            mean = state.short.mean()
-            out[self.model_dim :] += cfg.short_weight * mean / (np.linalg.norm(mean) or 1.0)
-        decay = 0.0
-        allowed = None
-        q = state.query
-        if q is not None:
-            age_minutes = max(now_us - q.ts_us, 0) / MINUTE_US
-            decay = 0.5 ** (age_minutes / cfg.query_half_life_minutes)
-            if decay >= cfg.query_floor:
-                out[self.model_dim :] += cfg.query_weight * decay * q.vector
-                allowed = self._allowed(q.min_price, q.max_price, q.negations)
-            else:
-                decay = 0.0
-        return out.astype(np.float32), decay, allowed
+    def _query(self, state: InterestState, now_us: int) -> tuple[float, np.ndarray | None]:
+        """(the user's query's current weight in [0, 1]; the allowed items bool[N] while it filters, else None)."""
+        q, cfg = state.query, self.config
+        if q is None or self.text_index is None:
+            return 0.0, None
+        decay = 0.5 ** (max(now_us - q.ts_us, 0) / MINUTE_US / cfg.query_half_life_minutes)
+        if decay < cfg.query_floor:
+            return 0.0, None
+        return decay, self._allowed(q.min_price, q.max_price, q.negations)
 
-    def scores(self, state: InterestState, now_us: int) -> tuple[np.ndarray, float]:
-        """(float[N] exact scores of every item, -inf where filtered; the query's current weight in [0, 1])."""
-        query, decay, allowed = self.query(state, now_us)
-        out = self.index.scores(query).astype(np.float64)
-        return (out if allowed is None else np.where(allowed, out, -np.inf)), decay
+    def _history(self, state: InterestState) -> tuple[np.ndarray, int] | None:
+        """(the window's items the model knows as ids + 1 int64[T], the newest one's time), or None."""
+        assert self.model is not None
+        known = [e for e in state.window if 0 <= e.item < self.model.scorer.n_items][-self.model.max_len :]
+        if not known or state.model_state is None or state.model_state.size == 0:
+            return None
+        return np.array([e.item + 1 for e in known], dtype=np.int64), known[-1].ts_us
+
+    def score(self, state: InterestState, now_us: int, exclude_seen: bool | None = None) -> Scored:
+        """The candidates and their scores for the user now: the model's score (or the text profile's, or the
+        popularity fallback), then the live query's term and filters, then seen items removed when asked
+        (exclude_seen None: the model's default)."""
+        decay, allowed = self._query(state, now_us)
+        q = state.query
+        text_pool: np.ndarray | None = None
+        if decay > 0 and q is not None and self.text_index is not None and not self.text_index.exact:
+            text_pool, _ = self.text_index.search(q.vector, self.config.candidates, allowed)
+        items, base, fallback = self._base(state, now_us, text_pool)
+        scores = base
+        if decay > 0 and q is not None and self.text_index is not None and self.model is None and fallback is None:
+            scores = base + self.config.query_weight * decay * (self.text_index.keys[items] @ q.vector)
+        elif decay > 0 and q is not None and self.text_index is not None:
+            finite = np.isfinite(base)
+            spread = float(base[finite].std()) if finite.sum() > 1 else 0.0
+            z = (base - (base[finite].mean() if finite.any() else 0.0)) / (spread or 1.0)
+            scores = z + self.config.query_weight * decay * (self.text_index.keys[items] @ q.vector)
+        if allowed is not None:
+            scores = np.where(allowed[items], scores, -np.inf)
+        drop_seen = (self.model is not None and self.model.exclude_seen) if exclude_seen is None else exclude_seen
+        if drop_seen and state.seen:
+            scores = np.where(np.isin(items, np.asarray(state.seen, dtype=np.int64)), -np.inf, scores)
+        return Scored(items, scores.astype(np.float64), decay, fallback)
+
+    def _base(
+        self, state: InterestState, now_us: int, text_pool: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, str | None]:
+        """(candidate items int64[C], their score before the query's term float64[C], fallback or None)."""
+        n = self.n_items
+        if self.model is not None and self.model_index is not None:
+            history = self._history(state)
+            if history is not None:
+                return self._model_scores(state, now_us, *history, text_pool)
+        elif self.text_index is not None and state.short.weight > 0:
+            mean = state.short.mean()
+            profile = (mean / (np.linalg.norm(mean) or 1.0)).astype(np.float32)
+            if self.text_index.exact:
+                return np.arange(n), self.config.short_weight * self.text_index.scores(profile).astype(np.float64), None
+            pool, _ = self.text_index.search(profile, self.config.candidates)
+            items = np.union1d(pool, text_pool if text_pool is not None else pool)
+            return items, self.config.short_weight * (self.text_index.keys[items] @ profile).astype(np.float64), None
+        return np.arange(n), self.popularity.copy(), "popularity"
+
+    def _model_scores(
+        self, state: InterestState, now_us: int, history: np.ndarray, last_us: int, text_pool: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, None]:
+        """The model's own scores at the request's moment, over every item or over the index's candidates."""
+        assert self.model is not None
+        assert self.model_index is not None
+        assert state.model_state is not None
+        scorer, n_model = self.model.scorer, self.model.scorer.n_items
+        encoded = state.model_state.astype(np.float32)[None, :]
+        gap = int(gap_bucket(np.array([now_us - last_us], dtype=np.int64))[0])
+        moment = scorer.moment_state(encoded[0], gap)
+        if self.model_index.exact:
+            items = np.arange(self.n_items)
+            model_rows = None
+        else:
+            pool, _ = self.model_index.search(moment, self.config.candidates)
+            parts = [pool, scorer.reachable(history)]
+            if text_pool is not None:
+                parts.append(text_pool)
+            items = np.unique(np.concatenate(parts))
+            model_rows = items[items < n_model]
+        full = scorer.score_encoded(encoded, history[None, :], np.array([gap], dtype=np.int64), model_rows)[0]
+        scores = np.empty(len(items), dtype=np.float64)
+        inside = items < n_model
+        scores[inside] = full[items[inside]]
+        scores[~inside] = self.model_index.keys[items[~inside]] @ moment
+        return items, scores, None
 
     def _allowed(self, low: float | None, high: float | None, negated: tuple[str, ...]) -> np.ndarray:
         ok = np.ones(len(self.prices), dtype=bool)
@@ -150,23 +259,35 @@ class Recommender:
         return ok
 
     def recommend(
-        self, state: InterestState, k: int, now_us: int, seed: int = 0, policy: Policy | None = None
+        self,
+        state: InterestState,
+        k: int,
+        now_us: int,
+        seed: int = 0,
+        policy: Policy | None = None,
+        exclude_seen: bool | None = None,
     ) -> Served:
-        """k items for the user now, through the exploration policy (this call's, else the default), each with a
-        reason."""
-        query, decay, allowed = self.query(state, now_us)
-        pool, scores = self.index.search(query, self.config.candidates, allowed)
-        if len(pool) == 0:
-            raise RequestError("recommender: every item is filtered out by the query's constraints")
-        request = ExploreRequest(pool, scores.astype(np.float64), min(k, len(pool)), sparsity(state.n_events))
+        """k items for the user now (fewer when fewer are left), through the exploration policy (this call's,
+        else the default), each with a reason."""
+        scored = self.score(state, now_us, exclude_seen)
+        finite = np.isfinite(scored.scores)
+        if not finite.any():
+            raise RequestError("recommender: every item is filtered out (the query's constraints or seen items)")
+        items, scores = scored.items[finite], scored.scores[finite]
+        best = top_k(scores[None, :], self.config.candidates)[0]
+        pool, pool_scores = items[best].astype(np.int64), scores[best]
+        request = ExploreRequest(pool, pool_scores, min(k, len(pool)), sparsity(state.n_events))
         served = (policy or self.policy).select(request, seed)
         q = state.query
+        vectors = self.item_vectors
         reasons = []
         for item, explored in zip(served.items.tolist(), served.explored.tolist(), strict=True):
             if explored:
                 reasons.append("exploring")
-            elif q is not None and decay > 0 and float(self.item_vectors[item] @ q.vector) >= 0.5:
+            elif q is not None and vectors is not None and scored.decay > 0 and float(vectors[item] @ q.vector) >= 0.5:
                 reasons.append(f"asked for: {q.text}")
+            elif scored.fallback is not None:
+                reasons.append(f"{scored.fallback} (no known history)")
             else:
                 reasons.append("your recent interests")
-        return Served(served, reasons)
+        return Served(served, reasons, scored.fallback)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import struct
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -63,6 +65,7 @@ def _assert_same(a: InterestState, b: InterestState) -> None:
         assert set(pa.categories) == set(pb.categories)
         for c in pa.categories:
             assert pa.categories[c] == pytest.approx(pb.categories[c], rel=1e-9, abs=1e-300)
+    assert a.seen == b.seen
     if a.model_state is None:
         assert b.model_state is None
     else:
@@ -163,6 +166,26 @@ def test_empty_history_and_bad_events() -> None:
         update(empty, Event("i99", 99, 0, 0), context)
     with pytest.raises(ConfigError, match="unknown event types"):
         from_dict(InterestConfig, {"type_weights": {"like": 2.0}})
+
+
+def test_seen_items_are_distinct_bounded_and_a_format_1_record_still_reads() -> None:
+    context = _context(encoder=True)
+    state = _replay(_events(), context)
+    known = [e.item for e in _events() if e.item >= 0]
+    by_last = tuple(reversed(dict.fromkeys(reversed(known))))
+    assert sorted(state.seen) == sorted(set(known))
+    assert state.seen == by_last
+    small = replace(context, config=InterestConfig(seen_limit=2))
+    assert _replay(_events(), small).seen == by_last[-2:] == batch_state("u", _events(), small).seen
+    blob = encode(state)
+    (size,) = struct.unpack_from("<I", blob)
+    header = json.loads(blob[4 : 4 + size])
+    header["format"] = 1
+    del header["seen"]
+    head = json.dumps(header).encode()
+    old = decode(struct.pack("<I", len(head)) + head + blob[4 + size : len(blob) - 4 * len(state.seen)])
+    assert old.seen == tuple(dict.fromkeys(e.item for e in state.window if e.item >= 0))
+    assert old.model_version == ""  # its model state held the moment term: recomputed on read
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

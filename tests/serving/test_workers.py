@@ -148,8 +148,10 @@ def test_an_approximate_index_serves_the_exact_lists_on_a_small_catalogue(tmp_pa
     db = tmp_path / "db" / "t.sqlite"
     exact = load_service(cleaned, db)
     approx = load_service(cleaned, db, index=IndexConfig(exact_below=1, engine=engine))  # type: ignore[arg-type]
-    assert approx.recommender.index.engine == engine
-    assert exact.recommender.index.engine == "exact"
+    assert approx.recommender.text_index is not None
+    assert exact.recommender.text_index is not None
+    assert approx.recommender.text_index.engine == engine
+    assert exact.recommender.text_index.engine == "exact"
     now = 1_700_000_000_000_000
     items = exact.catalogue.vocab.ids.to_list()
     exact.ingest([EventIn("u", items[k], now + k, "view") for k in (1, 4, 9, 4)])

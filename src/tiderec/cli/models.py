@@ -210,7 +210,12 @@ def evaluate_prepared(
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path), help="histories.jsonl")
 @click.option("--output", "output_path", type=click.Path(path_type=Path), help="recs.jsonl [default: stdout].")
 @click.option("-k", "--k", "k", type=int, default=10, show_default=True)
-@click.option("--exclude-seen", is_flag=True, help="Leave items already in the history out of the results.")
+@click.option(
+    "--exclude-seen/--keep-seen",
+    default=None,
+    help="Leave items already in the history out of the results, or keep them (default: the scoring the model was "
+    "selected on, as the service does).",
+)
 @click.option("--skip-bad-rows", is_flag=True, help="Count and skip malformed lines instead of stopping.")
 @click.option("--policy", type=click.Choice(sorted(STATELESS)), help="Serve through an exploration policy.")
 @click.option("--policy-set", "policy_settings", multiple=True, help="e.g. eps_max=0.2 (TOML values).")
@@ -221,7 +226,7 @@ def recommend(
     input_path: Path,
     output_path: Path | None,
     k: int,
-    exclude_seen: bool,
+    exclude_seen: bool | None,
     skip_bad_rows: bool,
     policy: str | None,
     policy_settings: tuple[str, ...],

@@ -1,5 +1,7 @@
 """InterestState <-> bytes for stores: a JSON header (scalars, window, categories) followed by the raw
-little-endian arrays; no pickles, readable from any language."""
+little-endian arrays; no pickles, readable from any language. Format 1 records (before the seen items, and whose
+model state held the moment term) still read: their seen items are the window's, and their model state is marked
+for recomputation."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy as np
 from tiderec.errors import DatasetError
 from tiderec.interest.state import Event, InterestState, Profile, QueryInterest
 
-FORMAT = 1
+FORMAT = 2
 
 
 def encode(state: InterestState) -> bytes:
@@ -23,6 +25,7 @@ def encode(state: InterestState) -> bytes:
     q = state.query
     if q is not None:
         arrays.append(np.asarray(q.vector, dtype="<f4"))
+    arrays.append(np.asarray(state.seen, dtype="<i4"))
     header = {
         "format": FORMAT,
         "user_id": state.user_id,
@@ -35,6 +38,7 @@ def encode(state: InterestState) -> bytes:
         "unknown_items": state.unknown_items,
         "duplicates": state.duplicates,
         "keys": [str(k) for k in state.keys],
+        "seen": len(state.seen),
         "query": None
         if q is None
         else {"text": q.text, "dim": int(q.vector.size), "ts_us": q.ts_us, "min": q.min_price, "max": q.max_price,
@@ -50,8 +54,8 @@ def decode(blob: bytes) -> InterestState:
         header: dict[str, Any] = json.loads(blob[4 : 4 + size])
     except (struct.error, ValueError) as exc:
         raise DatasetError(f"interest state: unreadable record ({exc})") from None
-    if header.get("format") != FORMAT:
-        raise DatasetError(f"interest state: format {header.get('format')!r}, expected {FORMAT}")
+    if header.get("format") not in (1, FORMAT):
+        raise DatasetError(f"interest state: format {header.get('format')!r}, expected 1 or {FORMAT}")
     offset = 4 + size
     dim = header["long"]["dim"]
     long_vec = np.frombuffer(blob, "<f8", dim, offset)
@@ -59,13 +63,21 @@ def decode(blob: bytes) -> InterestState:
     model_dim = header["model_dim"]
     model = None if model_dim is None else np.frombuffer(blob, "<f4", model_dim, offset + 16 * dim).copy()
     query = None
+    at = offset + 16 * dim + 4 * (model_dim or 0)
     if header.get("query") is not None:
         q = header["query"]
-        vector = np.frombuffer(blob, "<f4", q["dim"], offset + 16 * dim + 4 * (model_dim or 0)).copy()
+        vector = np.frombuffer(blob, "<f4", q["dim"], at).copy()
+        at += 4 * q["dim"]
         query = QueryInterest(q["text"], vector, int(q["ts_us"]), q["min"], q["max"], tuple(q["negations"]))
+    window = tuple(Event(str(i), int(x), int(t), int(k)) for i, x, t, k in header["window"])
+    if header["format"] == 1:
+        seen = tuple(dict.fromkeys(e.item for e in window if e.item >= 0))
+        header["model_version"] = ""
+    else:
+        seen = tuple(np.frombuffer(blob, "<i4", int(header["seen"]), at).tolist())
     return InterestState(
         user_id=header["user_id"],
-        window=tuple(Event(str(i), int(x), int(t), int(k)) for i, x, t, k in header["window"]),
+        window=window,
         long=_profile(header["long"], long_vec.copy()),
         short=_profile(header["short"], short_vec.copy()),
         model_state=model,
@@ -75,6 +87,7 @@ def decode(blob: bytes) -> InterestState:
         keys=tuple(int(k) for k in header["keys"]),
         query=query,
         model_version=str(header.get("model_version", "")),
+        seen=seen,
     )
 
 

@@ -1,5 +1,6 @@
-"""A trained sequence model as the interest state's window encoder: windows of recent events -> the user state
-float32[D] after the newest event of each (what every recommendation for that user is scored with), all windows
+"""A trained sequence model as the interest state's window encoder: windows of recent events -> the encoded user
+state float32[D] after the newest event of each (`SequenceModel.encode`: what every recommendation for that user is
+scored with, read at the request's moment), all windows
 in one forward pass, padded only to the longest window (positions count from each window's first event, so the
 padding length does not change the result)."""
 
@@ -40,8 +41,8 @@ def model_encoder(model: SequenceModel, max_len: int) -> WindowEncoder:
         ]
         arrays = arrays_of(histories, min(max_len, max(len(h.items) for h in histories)))
         with torch.inference_mode():
-            tensors = [torch.from_numpy(getattr(arrays, k)) for k in ("items", "event_types", "gaps", "next_gaps")]
-            states = model(*tensors)[:, -1].float().numpy()
+            tensors = [torch.from_numpy(getattr(arrays, k)) for k in ("items", "event_types", "gaps")]
+            states = model.encode(*tensors)[:, -1].float().numpy()
         for row, k in enumerate(rows):
             out[k] = states[row].copy()
         return out

@@ -34,7 +34,8 @@ DEFAULT_TYPE_WEIGHTS = {
 @dataclass(frozen=True)
 class InterestConfig:
     """window: events kept; half-lives of the long-term (days) and short-term (minutes) profiles; weight of
-    each event type; how many recent event keys are remembered to make replays idempotent."""
+    each event type; how many recent event keys are remembered to make replays idempotent; how many distinct
+    items the user has had are remembered (the newest), for lists that leave them out."""
 
     __pydantic_config__ = STRICT
 
@@ -43,10 +44,11 @@ class InterestConfig:
     short_half_life_minutes: float = 60.0
     type_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TYPE_WEIGHTS))
     dedupe_keys: int = 256
+    seen_limit: int = 5000
 
     def __post_init__(self) -> None:
-        if self.window < 1 or self.dedupe_keys < 1:
-            raise ConfigError("interest: window and dedupe_keys must be >= 1")
+        if self.window < 1 or self.dedupe_keys < 1 or self.seen_limit < 1:
+            raise ConfigError("interest: window, dedupe_keys and seen_limit must be >= 1")
         if self.long_half_life_days <= 0 or self.short_half_life_minutes <= 0:
             raise ConfigError("interest: half-lives must be > 0")
         unknown = set(self.type_weights) - set(EVENT_TYPES)
@@ -131,7 +133,8 @@ class QueryInterest:
 class InterestState:
     """Everything tiderec knows about one user's interests right now. window: recent events in time order;
     model_state: float32[D] from the model over the window, or None, and model_version: which model computed it;
-    keys: recent event keys (arrival order); query: the last natural-language query, or None."""
+    keys: recent event keys (arrival order); query: the last natural-language query, or None; seen: the distinct
+    known items of the user's events, by last arrival, the newest last (at most `seen_limit`)."""
 
     user_id: str
     window: tuple[Event, ...]
@@ -144,6 +147,7 @@ class InterestState:
     keys: tuple[int, ...]
     query: QueryInterest | None = None
     model_version: str = ""
+    seen: tuple[int, ...] = ()
 
     @property
     def last_ts(self) -> int:
@@ -210,9 +214,12 @@ def update(state: InterestState, event: Event, context: InterestContext) -> Inte
     if context.encoder is not None and window != state.window:
         (model_state,), version = context.encoder([window]), context.model_version
     keys = (*state.keys, key)[-cfg.dedupe_keys :]
+    seen = state.seen
+    if event.item >= 0 and (not seen or seen[-1] != event.item):
+        seen = (*(i for i in seen if i != event.item), event.item)[-cfg.seen_limit :]
     return InterestState(
         state.user_id, window, long, short, model_state, state.n_events + 1, unknown, state.duplicates, keys,
-        state.query, version,
+        state.query, version, seen,
     )  # fmt: skip
 
 
@@ -278,9 +285,10 @@ def batch_state(user_id: str, events: Sequence[Event], context: InterestContext)
     order = sorted(range(len(kept)), key=lambda i: (kept[i].ts_us, i))
     window = tuple(kept[i] for i in order)[-cfg.window :]
     model_state = context.encoder([window])[0] if context.encoder is not None else None
+    seen = tuple(reversed(dict.fromkeys(e.item for e in reversed(known))))[-cfg.seen_limit :]
     return InterestState(
         user_id, window, long, short, model_state, len(kept), len(kept) - len(known), duplicates,
-        tuple(keys[-cfg.dedupe_keys :]), None, context.model_version if model_state is not None else "",
+        tuple(keys[-cfg.dedupe_keys :]), None, context.model_version if model_state is not None else "", seen,
     )  # fmt: skip
 
 

@@ -36,9 +36,7 @@ class GRU4Rec(SequenceModel):
         self.out = nn.Linear(hidden, dim)
         init_weights(self)
 
-    def forward(
-        self, items: torch.Tensor, event_types: torch.Tensor, gaps: torch.Tensor, next_gaps: torch.Tensor
-    ) -> torch.Tensor:
+    def encode(self, items: torch.Tensor, event_types: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
         b, t = items.shape
         lengths = (items > 0).sum(dim=1)  # [B]
         shift = (torch.arange(t, device=items.device)[None, :] + (t - lengths)[:, None]) % t  # left -> right pad

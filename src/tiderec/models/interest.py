@@ -136,9 +136,7 @@ class InterestModel(SequenceModel):
         out: torch.Tensor = torch.stack(parts).sum(dim=0)
         return out
 
-    def forward(
-        self, items: torch.Tensor, event_types: torch.Tensor, gaps: torch.Tensor, next_gaps: torch.Tensor
-    ) -> torch.Tensor:
+    def encode(self, items: torch.Tensor, event_types: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
         valid = items > 0  # [B, T]
         x = self.represent(items) + self.pos_emb(positions(valid))  # [B, T, D]
         if self.type_emb is not None:
@@ -147,9 +145,13 @@ class InterestModel(SequenceModel):
             x = x + self.gap_emb(gaps)
         x = self.drop(self.input_norm(x)) * valid[..., None]
         states: torch.Tensor = self.encoder(x, valid)  # [B, T, D]
-        if self.next_gap_emb is not None:
-            states = states + self.next_gap_emb(next_gaps)
         return states
+
+    def at_moment(self, states: torch.Tensor, next_gaps: torch.Tensor) -> torch.Tensor:
+        if self.next_gap_emb is None:
+            return states
+        out: torch.Tensor = states + self.next_gap_emb(next_gaps)
+        return out
 
     @torch.no_grad()
     def finish(self) -> None:
@@ -191,9 +193,16 @@ class InterestModel(SequenceModel):
     def neighbour_term_on(self) -> bool:
         return bool(self.config.neighbours) and float(self.get_buffer("neighbour_weight")) != 0.0
 
-    def scores(self, states: torch.Tensor, items: torch.Tensor, select: torch.Tensor) -> torch.Tensor:
+    def scores(
+        self,
+        states: torch.Tensor,
+        items: torch.Tensor,
+        select: torch.Tensor,
+        table: torch.Tensor | None = None,
+        candidates: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         picked = states[select]  # [P, D]
-        scores = picked @ self.item_table().T  # [P, N]
+        scores = self.base_scores(picked, table, candidates)  # [P, N]
         neighbours = self.neighbour_term_on()
         if self.repeat_head is None and not neighbours:
             return scores
@@ -211,3 +220,18 @@ class InterestModel(SequenceModel):
             weight = self.get_buffer("neighbour_weight")
             scores = scores.scatter_add(1, near.flatten(1), weight * sims.flatten(1))
         return scores
+
+    def reachable(self, history: torch.Tensor) -> torch.Tensor:
+        """int64[R]: the item indices the history terms can move for a history of ids + 1 int64[T] (its items
+        when the repeat term is on, their co-occurrence neighbours when that term is): the candidates a
+        retrieval index must add so that scoring candidates equals scoring every item."""
+        known = history[history > 0]
+        parts = [torch.zeros(0, dtype=torch.long, device=history.device)]
+        if self.repeat_head is not None:
+            parts.append(known - 1)
+        if self.neighbour_term_on():
+            near = self.get_buffer("neighbour_items")[known]
+            sims = self.get_buffer("neighbour_sims")[known]
+            parts.append(near[sims != 0])
+        out: torch.Tensor = torch.unique(torch.cat(parts))
+        return out

@@ -48,9 +48,7 @@ class SASRec(SequenceModel):
         self.encoder = CausalTransformer(dim, layers, heads, inner, dropout, attn_dropout)
         init_weights(self)
 
-    def forward(
-        self, items: torch.Tensor, event_types: torch.Tensor, gaps: torch.Tensor, next_gaps: torch.Tensor
-    ) -> torch.Tensor:
+    def encode(self, items: torch.Tensor, event_types: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
         valid = items > 0  # [B, T]
         x = self.item_emb(items) + self.pos_emb(positions(valid))  # [B, T, D]
         x = self.drop(self.input_norm(x)) * valid[..., None]

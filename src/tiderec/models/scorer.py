@@ -1,4 +1,9 @@
-"""The one interface evaluation and batch recommendation use: a batch of histories -> scores over items."""
+"""The one interface evaluation, batch recommendation and the service use: histories -> scores over items.
+
+Every path ends in the model's own `scores`: `score` runs the model over padded histories (evaluation, `tiderec
+recommend`); `score_encoded` starts from states a service keeps per user (`encode`, the state before the moment
+term) and applies the request's moment, so a served list is the list evaluation ranks.
+"""
 
 from __future__ import annotations
 
@@ -22,24 +27,74 @@ class Scorer(Protocol):
 
 
 class TorchScorer:
-    """Scores with a trained SequenceModel at the last position of each history (eval mode, no gradients)."""
+    """Scores with a trained SequenceModel at the last position of each history (eval mode, no gradients).
+    frozen: the weights no longer change, so the item table is computed once (serving); otherwise per call
+    (validation while training)."""
 
-    def __init__(self, name: str, model: SequenceModel, device: str = "cpu") -> None:
+    def __init__(self, name: str, model: SequenceModel, device: str = "cpu", frozen: bool = False) -> None:
         self.name = name
         self.model = model
         self.n_items = model.n_items
         self.device = device
+        self.table: torch.Tensor | None = None
+        if frozen:
+            model.eval()
+            with torch.inference_mode():
+                self.table = model.item_table().detach()
+
+    def _tensors(self, arrays: SequenceArrays) -> dict[str, torch.Tensor]:
+        return {
+            k: torch.from_numpy(getattr(arrays, k)).to(self.device)
+            for k in ("items", "event_types", "gaps", "next_gaps")
+        }
 
     def score(self, arrays: SequenceArrays) -> np.ndarray:
         self.model.eval()
         arrays = arrays.trimmed()
         with torch.inference_mode():
-            t = {
-                k: torch.from_numpy(getattr(arrays, k)).to(self.device)
-                for k in ("items", "event_types", "gaps", "next_gaps")
-            }
+            t = self._tensors(arrays)
             states = self.model(t["items"], t["event_types"], t["gaps"], t["next_gaps"])
             select = torch.zeros_like(t["items"], dtype=torch.bool)
             select[:, -1] = True
-            scores = self.model.scores(states, t["items"], select)
+            scores = self.model.scores(states, t["items"], select, self.table)
             return scores.float().cpu().numpy()
+
+    def encode(self, arrays: SequenceArrays) -> np.ndarray:
+        """float32[B, D]: each history's state after its newest event, before the moment term."""
+        self.model.eval()
+        arrays = arrays.trimmed()
+        with torch.inference_mode():
+            t = self._tensors(arrays)
+            states = self.model.encode(t["items"], t["event_types"], t["gaps"])[:, -1]
+            return states.float().cpu().numpy()
+
+    def score_encoded(
+        self, encoded: np.ndarray, histories: np.ndarray, next_gaps: np.ndarray, candidates: np.ndarray | None = None
+    ) -> np.ndarray:
+        """float32[B, N]: what `score` gives for the same histories, from encoded float32[B, D] (`encode`), the
+        histories' items int64[B, T] (ids + 1, left-padded) and the gap bucket to the moment int64[B]; only at
+        `candidates` int64[C] when given (-inf elsewhere; include `reachable` of each history)."""
+        self.model.eval()
+        with torch.inference_mode():
+            items = torch.from_numpy(histories).to(self.device)
+            moment = self.model.at_moment(
+                torch.from_numpy(encoded).to(self.device), torch.from_numpy(next_gaps).to(self.device)
+            )
+            states = torch.zeros((*items.shape, moment.shape[-1]), dtype=moment.dtype, device=self.device)
+            states[:, -1] = moment
+            select = torch.zeros_like(items, dtype=torch.bool)
+            select[:, -1] = True
+            chosen = None if candidates is None else torch.from_numpy(candidates).to(self.device)
+            scores = self.model.scores(states, items, select, self.table, chosen)
+            return scores.float().cpu().numpy()
+
+    def reachable(self, history: np.ndarray) -> np.ndarray:
+        """int64[R]: the items a history (ids + 1 int64[T]) moves beyond the state's inner product."""
+        with torch.inference_mode():
+            return self.model.reachable(torch.from_numpy(history).to(self.device)).cpu().numpy()
+
+    def moment_state(self, encoded: np.ndarray, next_gap: int) -> np.ndarray:
+        """float32[D]: one encoded state read at gap bucket `next_gap` (a retrieval index's query)."""
+        with torch.inference_mode():
+            state = self.model.at_moment(torch.from_numpy(encoded), torch.tensor(next_gap))
+            return state.float().numpy()

@@ -46,19 +46,20 @@ def recommend_file(
     input_path: Path,
     output: TextIO,
     k: int,
-    exclude_seen: bool = False,
+    exclude_seen: bool | None = None,
     batch_size: int = 256,
     skip_bad: bool = False,
     choose: ListChooser | None = None,
 ) -> BatchReport:
     """Stream histories from `input_path` and write one recommendation line per user to `output` (the top-k,
-    or the list `choose` serves from the scores)."""
+    or the list `choose` serves from the scores); exclude_seen None: the scoring the model was selected on."""
     if k < 1:
         raise DatasetError(f"k must be >= 1, got {k}")
     if not input_path.is_file():
         raise DatasetError(f"{input_path}: no such file")
     report = BatchReport()
-    scorer = TorchScorer(saved.model_name, saved.model)
+    scorer = TorchScorer(saved.model_name, saved.model, frozen=True)
+    drop_seen = saved.exclude_seen if exclude_seen is None else exclude_seen
     max_len = int(saved.manifest["max_len"])
     batch: list[History] = []
 
@@ -68,7 +69,7 @@ def recommend_file(
             if history.items.size == 0:
                 scores[row] = saved.popularity
                 report.popularity_fallbacks += 1
-            elif exclude_seen:
+            elif drop_seen:
                 scores[row, history.items] = -np.inf
         best = top_k(scores, k)
         for row, history in enumerate(batch):

@@ -205,9 +205,20 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
 
     @app.get("/v1/users/{user_id}/recommendations", dependencies=[read])
     async def recommendations(
-        user_id: str, k: Annotated[int, Query(ge=1, le=200)] = 10, explore: bool = False
+        user_id: str,
+        k: Annotated[int, Query(ge=1, le=200, description="List length; a smaller catalogue gives all it can")] = 10,
+        explore: bool = False,
+        exclude_seen: Annotated[
+            bool | None, Query(description="Leave out the user's items (default: the scoring the model was chosen on)")
+        ] = None,
+        now: Annotated[
+            float | None, Query(ge=0, le=4_102_444_800, description="Epoch seconds to score at (default: the clock)")
+        ] = None,
     ) -> JSONResponse:
-        return JSONResponse(service.recommend(user_id, k, explore))
+        """The user's list now: the model's own score (what `tiderec evaluate` ranks with), a live query's term on
+        top, exploration when asked; `fallback` names what served a user with no known history."""
+        now_us = None if now is None else int(now * 1e6)
+        return JSONResponse(service.recommend(user_id, k, explore, now_us, exclude_seen))
 
     @app.get("/v1/users/{user_id}/interests", dependencies=[read])
     async def interests(user_id: str) -> JSONResponse:

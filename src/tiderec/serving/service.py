@@ -25,7 +25,7 @@ from tiderec.dynamics.plot import timeline_svg
 from tiderec.dynamics.space import InterestSpace, interest_space
 from tiderec.dynamics.timeline import timeline
 from tiderec.dynamics.trends import rising_falling
-from tiderec.errors import ConfigError, RequestError, TiderecError
+from tiderec.errors import ConfigError, DatasetError, RequestError, TiderecError
 from tiderec.explore.greedy import EpsilonGreedy, Greedy
 from tiderec.explore.seeding import request_seed
 from tiderec.interest.codec import decode
@@ -41,11 +41,12 @@ from tiderec.interest.state import (
     refresh,
     update_many,
 )
+from tiderec.interest.state import InterestConfig as InterestSettings
 from tiderec.interest.store import SQLStateStore, StateStore
 from tiderec.query.entities import Lexicon
 from tiderec.query.understand import QueryUnderstander, intent_model
 from tiderec.ranking.retrieval import IndexConfig
-from tiderec.recommender import Recommender, RecommenderConfig
+from tiderec.recommender import Recommender, RecommenderConfig, ServingModel
 from tiderec.serving.keys import Key, KeyStore, pseudonym
 from tiderec.serving.privacy import mask_pii
 from tiderec.storage import Database, is_url
@@ -54,7 +55,7 @@ from tiderec.text.encoders.base import EncoderConfig, TextEncoder
 from tiderec.text.store import read_vectors
 from tiderec.train.checkpoint import SavedModel, weights_version
 from tiderec.train.registry import load_model
-from tiderec.types import DAY_US, EVENT_TYPES
+from tiderec.types import DAY_US, EVENT_TYPES, Items
 
 log = logging.getLogger("tiderec.serve")
 
@@ -174,7 +175,8 @@ class Service:
         self.upsert_seq = max([upto, *(int(row[5]) for row in rows)])
         if not rows:
             return
-        dim = self.recommender.item_vectors.shape[1]
+        vectors = self.recommender.item_vectors
+        dim = 0 if vectors is None else vectors.shape[1]
         stored = [(ItemIn(i, t, p, c), np.frombuffer(v, dtype=np.float32)) for i, t, p, c, v, _ in rows]
         usable = [(item, vector) for item, vector in stored if vector.size == dim]
         if usable:
@@ -255,15 +257,20 @@ class Service:
                        "q": float(f"{t.q:.3g}")} for t in moves],
         }  # fmt: skip
 
-    def _recommend(self, user_id: str, k: int, explore: bool = False, now_us: int | None = None) -> dict[str, Any]:
+    def _recommend(
+        self, user_id: str, k: int, explore: bool = False, now_us: int | None = None, exclude_seen: bool | None = None
+    ) -> dict[str, Any]:
         now = now_us if now_us is not None else time.time_ns() // 1000
         state = self._state(user_id)
         policy = self.explorer if explore else Greedy()
-        served = self.recommender.recommend(state, k, now, request_seed(0, user_id, now), policy)
+        served = self.recommender.recommend(state, k, now, request_seed(0, user_id, now), policy, exclude_seen)
         items = served.items
+        model = self.recommender.model
         return {
             "user_id": user_id,
             "policy": items.policy,
+            "fallback": served.fallback,
+            "exclude_seen": (model is not None and model.exclude_seen) if exclude_seen is None else exclude_seen,
             "items": [
                 {
                     "item_id": self.catalogue.vocab.ids[int(i)],
@@ -327,12 +334,13 @@ class Service:
 
     def _upsert_items(self, items: list[ItemIn]) -> dict[str, int]:
         """New or changed catalogue items: encoded with the catalogue's encoder and recommendable at once."""
-        if self.query_encoder is None:
-            raise RequestError("this service was started without the catalogue's text encoder")
         cat = self.catalogue
         if not items:
             return {"inserted": 0, "updated": 0, "items": len(cat.vocab)}
-        vectors = self.query_encoder.encode_passages([i.title for i in items])
+        if self.query_encoder is None:
+            vectors = np.zeros((len(items), 0), dtype=np.float32)
+        else:
+            vectors = self.query_encoder.encode_passages([i.title for i in items])
         new_ids = {i.item_id for i in items if cat.vocab.index_of(i.item_id) is None}
         with self.db.transaction(write=True):
             self.db.execute("UPDATE service_epoch SET catalogue_seq = catalogue_seq + ? WHERE id = 1", (len(items),))
@@ -349,13 +357,14 @@ class Service:
         return {"inserted": len(new_ids), "updated": len(items) - len(new_ids), "items": len(self.catalogue.vocab)}
 
     def _apply_items(self, items: list[ItemIn], vectors: np.ndarray) -> None:
-        """Put items (with their text vectors float32[len(items), d]) into the catalogue and the recommender."""
+        """Put items (with their text vectors float32[len(items), d], d = 0 without text) into the catalogue and the
+        recommender."""
         cat = self.catalogue
         new_ids = list(dict.fromkeys(i.item_id for i in items if cat.vocab.index_of(i.item_id) is None))
         vocab = cat.vocab.extend(pl.Series(new_ids, dtype=pl.String)) if new_ids else cat.vocab
         rows = np.array([vocab.index_of(i.item_id) for i in items], dtype=np.int64)
         prices = np.array([np.nan if i.price is None else i.price for i in items])
-        self.recommender.add_items(rows, vectors, prices, [i.title for i in items])
+        self.recommender.add_items(rows, vectors if vectors.shape[1] else None, prices, [i.title for i in items])
         n = len(vocab)
         titles = cat.titles + [""] * (n - len(cat.titles))
         codes = np.concatenate([cat.space.codes, np.full(n - len(cat.space.codes), -1, dtype=np.int64)])
@@ -364,7 +373,9 @@ class Service:
             codes[row] = cat.space.labels.index(item.category) if item.category in cat.space.labels else -1
         space = replace(cat.space, codes=codes)
         self.catalogue = Catalogue(vocab, titles, self.recommender.prices, space)
-        self.context = replace(self.context, item_vectors=self.recommender.item_vectors, categories=codes)
+        text = self.recommender.item_vectors
+        item_vectors = np.zeros((n, 0), dtype=np.float32) if text is None else text
+        self.context = replace(self.context, item_vectors=item_vectors, categories=codes)
         self.catalogue_version += 1
 
     def _dashboard(self, user_id: str) -> str:
@@ -419,12 +430,13 @@ class Service:
         while True:
             with self.lock:
                 seen, current = self.catalogue_version, self.recommender
+                text = current.item_vectors
                 vectors, prices, titles = (
-                    current.item_vectors.copy(),
+                    None if text is None else text.copy(),
                     current.prices.copy(),
                     list(self.catalogue.titles),
                 )
-            recommender = Recommender(served.saved.model, vectors, prices, titles, current.config, current.policy)
+            recommender = Recommender(served.serving, vectors, prices, titles, current.config, current.policy)
             with self.lock:
                 if self.catalogue_version != seen:
                     continue
@@ -455,9 +467,12 @@ class Service:
         with self._synced():
             return self._trends(top)
 
-    def recommend(self, user_id: str, k: int, explore: bool = False, now_us: int | None = None) -> dict[str, Any]:
+    def recommend(
+        self, user_id: str, k: int, explore: bool = False, now_us: int | None = None, exclude_seen: bool | None = None
+    ) -> dict[str, Any]:
+        """Up to k items for the user at now_us (default: the clock); exclude_seen None: the model's default."""
         with self._synced():
-            return self._recommend(user_id, k, explore, now_us)
+            return self._recommend(user_id, k, explore, now_us, exclude_seen)
 
     def interests(self, user_id: str) -> dict[str, Any]:
         with self._synced():
@@ -500,11 +515,12 @@ class Service:
 
 @dataclass(frozen=True)
 class ServedModel:
-    """A loaded model with its window encoder and version (sha256 prefix of its weights file)."""
+    """A loaded model with its window encoder, its serving form and version (sha256 prefix of its weights file)."""
 
     saved: SavedModel
     encoder: WindowEncoder
     version: str
+    serving: ServingModel
 
 
 def served_model(folder: Path, vocab: Vocabulary) -> ServedModel:
@@ -524,7 +540,7 @@ def served_model(folder: Path, vocab: Vocabulary) -> ServedModel:
             f"({len(catalogue):,} items); train it on this catalogue"
         )
     encoder = model_encoder(saved.model, int(saved.manifest["max_len"]))
-    return ServedModel(saved, encoder, weights_version(folder))
+    return ServedModel(saved, encoder, weights_version(folder), ServingModel.of(saved))
 
 
 def limit_threads(threads: int) -> None:
@@ -570,23 +586,43 @@ def load_service(
     SQLite file or a postgresql:// URL); `index` configures the candidate index."""
     cleaned = read_cleaned(cleaned_dir)
     store_dir = vectors_dir if vectors_dir is not None else cleaned_dir.parent / "vectors"
-    vectors_store = read_vectors(store_dir)
-    vectors, _ = vectors_store.aligned(cleaned.item_vocab.ids)
-    space = interest_space(cleaned.items, vectors)
+    vectors_store = (
+        read_vectors(store_dir) if vectors_dir is not None or (store_dir / "manifest.json").is_file() else None
+    )
+    served = served_model(model_dir, cleaned.item_vocab) if model_dir is not None else None
+    if vectors_store is None and served is None:
+        raise ConfigError(
+            f"{store_dir}: no vector store (run `tiderec encode`) and no model (--model): nothing to serve"
+        )
+    n = len(cleaned.item_vocab)
+    vectors = None if vectors_store is None else vectors_store.aligned(cleaned.item_vocab.ids)[0]
+    space = serving_space(cleaned.items, vectors)
     frame = cleaned.items.frame
     catalogue = Catalogue(cleaned.item_vocab, [t or "" for t in frame["title"].to_list()],
                           frame["price"].cast(float).fill_null(np.nan).to_numpy(), space)  # fmt: skip
-    served = served_model(model_dir, cleaned.item_vocab) if model_dir is not None else None
-    context = InterestContext(vectors, space.codes, encoder=served.encoder if served else None,
+    window = InterestSettings().window if served is None else max(InterestSettings().window, served.serving.max_len)
+    context = InterestContext(np.zeros((n, 0), dtype=np.float32) if vectors is None else vectors, space.codes,
+                              InterestSettings(window=window), encoder=served.encoder if served else None,
                               model_version=served.version if served else "")  # fmt: skip
-    model = served.saved.model if served else None
+    indices = cleaned.item_vocab.encode(cleaned.events.frame["item_id"]).drop_nulls().to_numpy()
+    popularity = np.bincount(indices, minlength=n).astype(np.float64)
     config = RecommenderConfig(index=index or IndexConfig())
-    recommender = Recommender(model, vectors, catalogue.prices, catalogue.titles, config)
+    recommender = Recommender(served.serving if served else None, vectors, catalogue.prices, catalogue.titles, config,
+                              popularity=popularity)  # fmt: skip
     secret = server_secret(secret_folder(db, secret_dir))
     store = SQLStateStore(db)
     keys = KeyStore(Database(db), secret)
     understander = None
     if intent_dir is not None:
         understander = QueryUnderstander(intent_model(intent_dir), Lexicon.of(cleaned.items))
-    query_encoder = load_encoder(EncoderConfig(name=vectors_store.space.encoder))
+    query_encoder = None if vectors_store is None else load_encoder(EncoderConfig(name=vectors_store.space.encoder))
     return Service(catalogue, context, recommender, store, keys, secret, understander, query_encoder, model_dir)
+
+
+def serving_space(items: Items, vectors: np.ndarray | None) -> InterestSpace:
+    """The catalogue's interest space; a catalogue with neither categories nor text vectors has none (every code
+    -1: timelines and trends stay empty, recommendations are unaffected)."""
+    try:
+        return interest_space(items, vectors)
+    except DatasetError:
+        return InterestSpace(np.full(items.frame.height, -1, dtype=np.int64), [], "none (no categories, no text)")

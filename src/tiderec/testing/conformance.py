@@ -53,8 +53,23 @@ def check_sequence_model(model: SequenceModel, n_items: int) -> None:
         padded = model(**shifted)
         assert torch.allclose(states[:, -1], padded[:, -1], atol=1e-4), "extra left padding changed the last state"
 
+        encoded = model.encode(x["items"], x["event_types"], x["gaps"])
+        moment = model.at_moment(encoded, x["next_gaps"])
+        assert torch.allclose(states, moment, atol=1e-5), "forward differs from at_moment(encode(...))"
+
         select = torch.zeros_like(x["items"], dtype=torch.bool)
         select[:, -1] = True
         scores = model.scores(states, x["items"], select)
         assert scores.shape == (b, n_items), f"scores have shape {tuple(scores.shape)}"
         assert torch.isfinite(scores).all(), "non-finite scores"
+        with_table = model.scores(states, x["items"], select, table)
+        assert torch.allclose(scores, with_table, atol=1e-5), "scores differ when given the item table"
+        for row in range(b):
+            pool = torch.unique(torch.cat([torch.tensor([0, n_items - 1]), model.reachable(x["items"][row])]))
+            one = torch.zeros_like(select)
+            one[row, -1] = True
+            part = model.scores(states, x["items"], one, table, pool)[0]
+            assert torch.allclose(part[pool], scores[row, pool], atol=1e-5), "candidates scored unlike every item"
+            outside = torch.ones(n_items, dtype=torch.bool)
+            outside[pool] = False
+            assert torch.isneginf(part[outside]).all(), "an item outside the candidates has a finite score"

@@ -29,6 +29,12 @@ class SavedModel:
     item_vocab: Vocabulary
     popularity: np.ndarray
 
+    @property
+    def exclude_seen(self) -> bool:
+        """Whether lists leave out the items a user already has by default: the scoring (B) the model was
+        selected on, else (A) keeps them."""
+        return str(self.manifest.get("train_config", {}).get("valid_scoring", "A")) == "B"
+
 
 def save_model(
     out: Path,
