@@ -8,7 +8,9 @@ Usage:
 The per-key rate limit is lifted for the load (it answers 429 beyond 200 requests/s by default).
 Catalogues: Online Retail (raw table, cleaned; MiniLM vectors; the interest model trained 3 epochs, so every
 event runs the model's forward) and a 100k-item catalogue: Online Retail 5-core grown 32x with `tiderec grow`
-(k disjoint worlds; titles recombined from real titles), USE vectors, no model (text scores only).
+(k disjoint worlds; titles recombined from real titles), USE vectors, an interest model trained briefly with its
+co-occurrence term on. Every list is the model's full score (state, repeat and co-occurrence terms) over the
+index's candidates.
 Writes benchmarks/results/serve.{json,md}.
 """
 
@@ -38,6 +40,9 @@ from tiderec.clean.store import read_cleaned, write_cleaned
 from tiderec.ingest.datasets import load_dataset
 from tiderec.ingest.grow import GrowConfig, grow
 from tiderec.ingest.mapping import ReadOptions
+from tiderec.models.interest import InterestModel
+from tiderec.models.itemknn import cooccurrence_similarity
+from tiderec.models.scorer import TorchScorer
 from tiderec.ranking.retrieval import IndexConfig, ItemIndex
 from tiderec.serving.service import limit_threads
 from tiderec.testing.server import TIDEREC, free_port, start_server
@@ -45,16 +50,18 @@ from tiderec.text.encode import encode_items
 from tiderec.text.encoders import EncoderConfig, load_encoder
 from tiderec.text.store import read_vectors, write_vectors
 from tiderec.train.config import TrainConfig
-from tiderec.train.experiment import prepare, save_trained, train_model
+from tiderec.train.experiment import Trained, prepare, save_trained, train_model
+from tiderec.train.loop import fit
+from tiderec.train.registry import build_model, model_config
 
 ROOT = RUNS / "serve"
 NOTES = (
     "Serving path: `async` handlers for events, recommendations and interests (no thread-pool hop), a pure ASGI "
     "guard, cached key table, one math thread (`tiderec serve --threads 1`), asyncio loop with the httptools parser "
-    "(uvloop starved some connections); candidates from `ItemIndex` (exact "
-    "scan below 20,000 items; above, a faiss HNSW graph over the keys projected to their 64 principal directions, "
-    "or IVF-SQ8; finds re-scored exactly) over one key per item, so the whole score "
-    "is one inner product; an ingest batch runs the interest model once for all of its users."
+    "(uvloop starved some connections); every list is the model's own score (`SequenceModel.scores`: state, repeat "
+    "and co-occurrence terms, what `tiderec evaluate` ranks with) over all items below 20,000 items, above that "
+    "over candidates from `ItemIndex` (a faiss HNSW graph over the model's item table, plus every item the "
+    "history terms reach); an ingest batch runs the interest model once for all of its users."
 )
 USERS = 500
 RECOMMEND_LUA = """
@@ -105,7 +112,9 @@ def online_retail() -> tuple[Path, Path | None, str]:
 
 
 def big_catalogue(factor: int) -> tuple[Path, Path | None, str]:
-    """Online Retail 5-core grown `factor` times, cleaned, USE vectors; no model."""
+    """Online Retail 5-core grown `factor` times, cleaned, USE vectors, and an interest model whose full score
+    (state, repeat and co-occurrence terms) serves it: trained briefly (sampled softmax, 300 steps; latency does
+    not depend on how well it ranks), its co-occurrence table filled from the training split, weight 1."""
     folder = ROOT / f"or5-x{factor}"
     cleaned = folder / "cleaned"
     if not (folder / "vectors" / "manifest.json").is_file():
@@ -115,8 +124,24 @@ def big_catalogue(factor: int) -> tuple[Path, Path | None, str]:
         encoder = load_encoder(EncoderConfig(name="use", threads=os.cpu_count()))
         store, _ = encode_items(result.items, encoder, progress=False)
         write_vectors(store, folder / "vectors")
+    model = folder / "model"
+    if not (model / "manifest.json").is_file():
+        prepared = prepare(cleaned)
+        config = TrainConfig(epochs=1, steps_per_epoch=300, loss="sampled", warmup_steps=50, eval_batch_size=128)
+        settings = {"neighbours": 100}
+        net = build_model("tiderec", prepared.inter.n_items, config.max_len, model_config("tiderec", settings),
+                          prepared.inputs)  # fmt: skip
+        started = time.perf_counter()
+        record = fit(net, prepared.split.train, prepared.inter, prepared.split.valid, config, "tiderec (big)")
+        assert isinstance(net, InterestModel)
+        net.set_neighbours(cooccurrence_similarity(prepared.split.train, neighbours=100))
+        net.get_buffer("neighbour_weight").fill_(1.0)
+        trained = Trained("tiderec", "tiderec", TorchScorer("tiderec", net), net, record, settings,
+                          time.perf_counter() - started)  # fmt: skip
+        save_trained(model, prepared, trained, config, {})
     n = len(read_cleaned(cleaned).item_vocab)
-    return cleaned, None, f"Online Retail 5-core grown {factor}x: {n:,} items, USE vectors, no model"
+    label = f"Online Retail 5-core grown {factor}x: {n:,} items, USE vectors, interest model (300 steps, co-occurrence)"
+    return cleaned, model, label
 
 
 def engine_label(index: ItemIndex) -> str:

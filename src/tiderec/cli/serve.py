@@ -42,8 +42,8 @@ secret_option = click.option(
     show_default=True,
     help="Math threads (BLAS, torch, faiss) per worker; one keeps latency flat under load.",
 )
-@click.option("--workers", type=int, default=1, show_default=True,
-              help="Worker processes on one socket (one per core to start with); they share the database.")  # fmt: skip
+@click.option("--workers", type=int, default=None,
+              help="Worker processes on one socket, sharing the database [default: a core each, up to 8].")  # fmt: skip
 @click.option("--index", "index_engine", type=click.Choice(["hnsw", "ivf"]), default="hnsw", show_default=True,
               help="Candidate index for catalogues of 20,000+ items (smaller ones are scanned exactly).")  # fmt: skip
 @click.option("--hnsw-dim", type=int, default=64, show_default=True,
@@ -61,12 +61,12 @@ def serve(
     rate_limit: float,
     access_log: bool,
     threads: int,
-    workers: int,
+    workers: int | None,
     index_engine: Literal["hnsw", "ivf"],
     hnsw_dim: int,
 ) -> None:
     """Run the HTTP API (OpenAPI at /docs); create keys first with `tiderec keys create`."""
-    from tiderec.serving.launch import ServeConfig
+    from tiderec.serving.launch import ServeConfig, default_workers
     from tiderec.serving.launch import serve as run
 
     def text(path: Path | None) -> str | None:
@@ -74,7 +74,8 @@ def serve(
 
     config = ServeConfig(
         str(cleaned_dir), db_target, text(model_dir), text(vectors), None if no_query else str(intent_dir),
-        text(secret_dir), rate_limit, threads, workers, index_engine, hnsw_dim,
+        text(secret_dir), rate_limit, threads, default_workers() if workers is None else workers, index_engine,
+        hnsw_dim,
     )  # fmt: skip
     run(config, host, port, access_log)
 

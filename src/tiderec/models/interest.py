@@ -54,7 +54,7 @@ class InterestConfig:
     lora_rank: int = 8
     lora_alpha: float = 8.0
     lora_max_tokens: int = 64
-    neighbours: int = 0
+    neighbours: int = 100
     """Neighbours kept per item for the co-occurrence term (0: none). Scores then add w * the sum over the prefix
     of repeat_decay^age * similarity(history item, item), the similarity being ItemKNN's over the training
     sequences and w chosen on validation once training ends (w = 0 while training)."""

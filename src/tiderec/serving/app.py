@@ -200,7 +200,7 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
     async def post_events(body: EventsBody) -> JSONResponse:
         if len(body.events) > lim.max_batch:
             raise HTTPException(413, f"{len(body.events)} events in one batch; at most {lim.max_batch}")
-        events = [EventIn(e.user_id, e.item_id, int(e.ts * 1e6), e.event_type) for e in body.events]
+        events = [EventIn(e.user_id, e.item_id, round(e.ts * 1e6), e.event_type) for e in body.events]
         return JSONResponse(service.ingest(events))
 
     @app.get("/v1/users/{user_id}/recommendations", dependencies=[read])
@@ -217,7 +217,7 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
     ) -> JSONResponse:
         """The user's list now: the model's own score (what `tiderec evaluate` ranks with), a live query's term on
         top, exploration when asked; `fallback` names what served a user with no known history."""
-        now_us = None if now is None else int(now * 1e6)
+        now_us = None if now is None else round(now * 1e6)
         return JSONResponse(service.recommend(user_id, k, explore, now_us, exclude_seen))
 
     @app.get("/v1/users/{user_id}/interests", dependencies=[read])

@@ -4,6 +4,7 @@ same port (a worker that dies is replaced). Workers share nothing but the databa
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import multiprocessing
@@ -23,6 +24,22 @@ from tiderec.errors import ConfigError
 from tiderec.ranking.retrieval import IndexConfig
 
 log = logging.getLogger("tiderec.serve")
+
+
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on (at most MAX_DEFAULT_WORKERS): each worker serves with one
+    math thread, so a core without a worker idles while requests queue. Measured on 2 cores (bench_serve, 16
+    connections, wrk sharing the cores): 2 workers served 1.8-2.0x the requests of one at a lower p99 (Online
+    Retail 13.7 vs 16.1 ms; 101,888 items 14.6 vs 21.3 ms). Each worker holds its own model, index and catalogue
+    in memory, hence the cap."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
 
 
 @dataclass(frozen=True)
@@ -148,8 +165,25 @@ def _worker(config: dict[str, object], host: str, port: int, access_log: bool, r
     """One worker process: load the service, then serve on its own SO_REUSEPORT socket."""
     import uvicorn
 
+    _die_with_parent()
     app = build_app(ServeConfig(**config))  # type: ignore[arg-type]
     sock = listening_socket(host, port)
     ready.value = 1
     settings = uvicorn.Config(app, access_log=access_log, **UVICORN)  # type: ignore[arg-type]
     uvicorn.Server(settings).run(sockets=[sock])
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel send this worker SIGTERM when its parent dies: a `kill -9` of `tiderec serve`
+    must not leave workers serving (and holding the port) without the parent that replaces and stops them."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1

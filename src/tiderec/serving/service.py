@@ -600,7 +600,9 @@ def load_service(
     frame = cleaned.items.frame
     catalogue = Catalogue(cleaned.item_vocab, [t or "" for t in frame["title"].to_list()],
                           frame["price"].cast(float).fill_null(np.nan).to_numpy(), space)  # fmt: skip
-    window = InterestSettings().window if served is None else max(InterestSettings().window, served.serving.max_len)
+    window = InterestSettings().window
+    if served is not None:  # one event more than the model reads: the first one's gap to its predecessor
+        window = max(window, served.serving.max_len + 1)
     context = InterestContext(np.zeros((n, 0), dtype=np.float32) if vectors is None else vectors, space.codes,
                               InterestSettings(window=window), encoder=served.encoder if served else None,
                               model_version=served.version if served else "")  # fmt: skip

@@ -48,7 +48,7 @@ def evaluate_targets(
         if "A" in results:
             results["A"].add(scores, truth)
         if "B" in results:
-            seen_rows, seen_items = _seen(inter, targets, rows)
+            seen_rows, seen_items = seen_pairs(inter, targets, rows)
             removed = scores.copy()
             removed[seen_rows, seen_items] = -np.inf
             results["B"].add(removed, truth)
@@ -57,7 +57,7 @@ def evaluate_targets(
     return {s: m.result() for s, m in results.items()}
 
 
-def _seen(inter: Interactions, targets: Targets, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def seen_pairs(inter: Interactions, targets: Targets, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(batch row, item) pairs of every item in each target's full history."""
     starts = inter.offsets[targets.user[rows]]
     lengths = targets.history_len[rows]
