@@ -30,14 +30,18 @@ from tiderec.train.registry import load_model
 USERS = 60
 
 
+def write_slice(folder: Path, users: int) -> None:
+    """The first `users` shoppers of the Online Retail reference split, cleaned into `folder` (no vector store)."""
+    ds = load_dataset("online-retail-5core", options=ReadOptions(progress=False))
+    first = ds.events.frame["user_id"].unique(maintain_order=True).head(users)
+    events = ds.events.with_frame(ds.events.frame.filter(pl.col("user_id").is_in(first.implode())))
+    write_cleaned(clean(events, ds.items, CleanConfig(k_core=KCore(1, 1), repeats=Repeats(action="keep"))), folder)
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Prepared, Path, Service, TestClient, str]:
     root = tmp_path_factory.mktemp("parity")
-    ds = load_dataset("online-retail-5core", options=ReadOptions(progress=False))
-    users = ds.events.frame["user_id"].unique(maintain_order=True).head(USERS)
-    events = ds.events.with_frame(ds.events.frame.filter(pl.col("user_id").is_in(users.implode())))
-    config = CleanConfig(k_core=KCore(1, 1), repeats=Repeats(action="keep"))
-    write_cleaned(clean(events, ds.items, config), root / "cleaned")
+    write_slice(root / "cleaned", USERS)
     prepared = prepare(root / "cleaned")
     train = TrainConfig(epochs=2, batch_size=32, max_len=20, threads=1, warmup_steps=2, device="cpu")
     trained = train_model(prepared, "tiderec", train, {"dim": 16, "use_text": False}, progress=False)
@@ -139,9 +143,6 @@ def test_bad_requests_and_cold_users(world: tuple[Prepared, Path, Service, TestC
 
 
 def test_the_service_rejects_a_start_with_neither_model_nor_vectors(tmp_path: Path) -> None:
-    ds = load_dataset("online-retail-5core", options=ReadOptions(progress=False))
-    users = ds.events.frame["user_id"].unique(maintain_order=True).head(5)
-    events = ds.events.with_frame(ds.events.frame.filter(pl.col("user_id").is_in(users.implode())))
-    write_cleaned(clean(events, ds.items, CleanConfig(k_core=KCore(1, 1))), tmp_path / "cleaned")
+    write_slice(tmp_path / "cleaned", 5)
     with pytest.raises(ConfigError, match="no vector store"):
         load_service(tmp_path / "cleaned", tmp_path / "t.sqlite")
