@@ -228,12 +228,11 @@ class Recommender:
         scorer, n_model = self.model.scorer, self.model.scorer.n_items
         encoded = state.model_state.astype(np.float32)[None, :]
         gap = int(gap_bucket(np.array([now_us - last_us], dtype=np.int64))[0])
-        moment = scorer.moment_state(encoded[0], gap)
         if self.model_index.exact:
             items = np.arange(self.n_items)
             model_rows = None
         else:
-            pool, _ = self.model_index.search(moment, self.config.candidates)
+            pool, _ = self.model_index.search(scorer.moment_state(encoded[0], gap), self.config.candidates)
             parts = [pool, scorer.reachable(history)]
             if text_pool is not None:
                 parts.append(text_pool)
@@ -243,7 +242,8 @@ class Recommender:
         scores = np.empty(len(items), dtype=np.float64)
         inside = items < n_model
         scores[inside] = full[items[inside]]
-        scores[~inside] = self.model_index.keys[items[~inside]] @ moment
+        if not inside.all():
+            scores[~inside] = self.model_index.keys[items[~inside]] @ scorer.moment_state(encoded[0], gap)
         return items, scores, None
 
     def _allowed(self, low: float | None, high: float | None, negated: tuple[str, ...]) -> np.ndarray:

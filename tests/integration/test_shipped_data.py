@@ -15,7 +15,7 @@ from tiderec.cli.main import cli
 from tiderec.data.interactions import Interactions
 from tiderec.data.splits import leave_one_out
 from tiderec.data.stats import describe
-from tiderec.ingest.datasets import load_dataset, online_retail
+from tiderec.ingest.datasets import data_root, load_dataset, online_retail
 from tiderec.ingest.mapping import ReadOptions
 from tiderec.ingest.tabular import Dataset
 
@@ -104,13 +104,50 @@ def test_bad_rows_in_a_real_slice_are_located_and_counted(tmp_path: Path, data_r
     assert len(ds.events) == 997
 
 
-def test_pipeline_command_on_online_retail(tmp_path: Path) -> None:
-    quick = ["--models", "pop,markov,tiderec", "--set", "train.epochs=1", "--set", "train.threads=2"]
-    result = CliRunner().invoke(cli, ["pipeline", "online-retail", "--out", str(tmp_path / "run"), *quick])
+def test_the_readme_main_job_under_a_small_budget(tmp_path: Path) -> None:
+    """`tiderec pipeline` (the README's first command, every model) with a 90-second budget: every output is
+    written, the summary says where, and training stayed inside the budget it was given."""
+    result = CliRunner().invoke(cli, ["pipeline", "--out", str(tmp_path / "run"), "--budget", "90s"])
     assert result.exit_code == 0, result.output
     assert "cleaned 541,909 -> 385,891 events" in result.output
     assert (tmp_path / "run/cleaned/negatives.parquet").is_file()
-    assert "| markov |" in (tmp_path / "run/evaluation/results.md").read_text(encoding="utf-8")
+    table = (tmp_path / "run/evaluation/results.md").read_text(encoding="utf-8")
+    assert all(f"| {name}" in table for name in ("tiderec", "sasrec", "gru4rec", "pop", "markov", "itemknn"))
     assert (tmp_path / "run/models/tiderec/model.safetensors").is_file()
+    assert "<svg" in (tmp_path / "run/report/report.html").read_text(encoding="utf-8")
+    for line in ("dynamics report", "model table", "tiderec serve --data", "test NDCG@10 (seen kept): tiderec"):
+        assert line in result.output
     stats = CliRunner().invoke(cli, ["stats", str(tmp_path / "run/ingested")])
     assert "events        541,909" in stats.output
+
+
+def test_the_pipeline_on_a_users_own_csv_with_a_mapping(tmp_path: Path) -> None:
+    """A shop's log in its own shape (Taobao's first 150 shoppers, renamed columns, its own action names and
+    ISO times, items in a second file) runs end to end with `--mapping shop.toml`."""
+    raw = pl.read_csv(data_root() / "taobao-userbehavior" / "UserBehavior.csv", has_header=False,
+                      new_columns=["u", "i", "c", "b", "t"], n_rows=30_000, truncate_ragged_lines=True)  # fmt: skip
+    raw = raw.filter(pl.col("u").is_in(raw["u"].unique(maintain_order=True).head(150).implode()))
+    shop = raw.select(
+        pl.col("u").alias("uid"),
+        pl.col("i").alias("sku"),
+        pl.col("b").alias("action"),
+        pl.from_epoch("t").dt.strftime("%Y-%m-%d %H:%M:%S").alias("when"),
+    )
+    shop.write_csv(tmp_path / "events.csv")
+    raw.select(pl.col("i").alias("sku"), pl.col("c").cast(pl.String).alias("cat")).unique("sku").write_csv(
+        tmp_path / "items.csv"
+    )
+    (tmp_path / "shop.toml").write_text(
+        '[events]\nuser_id = "uid"\nitem_id = "sku"\nts = "when"\nevent_type = "action"\n'
+        'timezone = "Asia/Shanghai"\n[events.event_type_values]\npv = "view"\nbuy = "purchase"\n'
+        '[items]\nitem_id = "sku"\ncategory = "cat"\n',
+        encoding="utf-8",
+    )
+    files = [str(tmp_path / name) for name in ("events.csv", "items.csv", "shop.toml", "run")]
+    args = ["pipeline", "csv", files[0], "--items", files[1], "--mapping", files[2], "--out", files[3]]
+    args += ["--budget", "40s", "--models", "pop,tiderec"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "no item text" in result.output
+    assert "| tiderec" in (tmp_path / "run/evaluation/results.md").read_text(encoding="utf-8")
+    assert (tmp_path / "run/report/report.html").is_file()

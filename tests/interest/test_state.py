@@ -182,8 +182,11 @@ def test_seen_items_are_distinct_bounded_and_a_format_1_record_still_reads() -> 
     header = json.loads(blob[4 : 4 + size])
     header["format"] = 1
     del header["seen"]
+    header["keys"] = [str(k) for k in state.keys]
     head = json.dumps(header).encode()
-    old = decode(struct.pack("<I", len(head)) + head + blob[4 + size : len(blob) - 4 * len(state.seen)])
+    arrays = blob[4 + size : len(blob) - 4 * len(state.seen) - 8 * len(state.keys)]
+    old = decode(struct.pack("<I", len(head)) + head + arrays)
+    assert old.keys == state.keys
     assert old.seen == tuple(dict.fromkeys(e.item for e in state.window if e.item >= 0))
     assert old.model_version == ""  # its model state held the moment term: recomputed on read
 

@@ -35,44 +35,50 @@ def read_options(config: dict[str, Any], **flags: Any) -> ReadOptions:
     return configs.from_dict(ReadOptions, merged, "read options")
 
 
-@click.command()
-@click.argument("source")
-@click.argument("path", required=False, type=click.Path(path_type=Path))
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output folder.")
-@click.option("--items", "items_path", type=click.Path(path_type=Path), help="Items file (generic formats).")
-@click.option("--mapping", type=click.Path(path_type=Path), help="TOML/JSON with [events], [items], [read].")
-@click.option("--map", "maps", multiple=True, help="Event field=source column, e.g. user_id=uid (repeatable).")
-@click.option("--item-map", "item_maps", multiple=True, help="Item field=source column (repeatable).")
-@click.option("--event-type", "event_type", help="Constant event type when the file has no type column.")
-@click.option("--ts-format", help="'auto', 'unix_s', 'unix_ms', 'unix_us' or a strftime pattern.")
-@click.option("--timezone", help="IANA zone of naive timestamps (default UTC).")
-@click.option("--delimiter", help="CSV field delimiter.")
-@click.option("--no-header", is_flag=True, default=None, help="The CSV file has no header line.")
-@click.option("--columns", help="Comma-separated column names for a headerless CSV.")
-@click.option("--multiline", is_flag=True, default=None, help="Quoted CSV values may span lines.")
-@click.option("--skip-bad-rows", is_flag=True, default=None, help="Count and skip malformed rows instead of stopping.")
-def ingest(
+SOURCE_OPTIONS = [
+    click.option("--items", "items_path", type=click.Path(path_type=Path), help="Items file (generic formats)."),
+    click.option("--mapping", type=click.Path(path_type=Path), help="TOML/JSON with [events], [items], [read]."),
+    click.option("--map", "maps", multiple=True, help="Event field=source column, e.g. user_id=uid (repeatable)."),
+    click.option("--item-map", "item_maps", multiple=True, help="Item field=source column (repeatable)."),
+    click.option("--event-type", "event_type", help="Constant event type when the file has no type column."),
+    click.option("--ts-format", help="'auto', 'unix_s', 'unix_ms', 'unix_us' or a strftime pattern."),
+    click.option("--timezone", help="IANA zone of naive timestamps (default UTC)."),
+    click.option("--delimiter", help="CSV field delimiter."),
+    click.option("--no-header", is_flag=True, default=None, help="The CSV file has no header line."),
+    click.option("--columns", help="Comma-separated column names for a headerless CSV."),
+    click.option("--multiline", is_flag=True, default=None, help="Quoted CSV values may span lines."),
+    click.option(
+        "--skip-bad-rows", is_flag=True, default=None, help="Count and skip malformed rows instead of stopping."
+    ),
+]
+"""The options that say how to read a SOURCE (`tiderec ingest` and `tiderec pipeline` share them)."""
+
+
+def source_options(command: Any) -> Any:
+    """Decorate a command with SOURCE_OPTIONS."""
+    for option in reversed(SOURCE_OPTIONS):
+        command = option(command)
+    return command
+
+
+def read_source(
     source: str,
     path: Path | None,
-    out: Path,
-    items_path: Path | None,
-    mapping: Path | None,
-    maps: tuple[str, ...],
-    item_maps: tuple[str, ...],
-    event_type: str | None,
-    ts_format: str | None,
-    timezone: str | None,
-    delimiter: str | None,
-    no_header: bool | None,
-    columns: str | None,
-    multiline: bool | None,
-    skip_bad_rows: bool | None,
-) -> None:
-    """Read SOURCE into typed events and items.
-
-    SOURCE is a known dataset (see `tiderec datasets`; PATH defaults to its file under the data root) or
-    csv / parquet / jsonl / file (format from the name) with PATH and a column mapping.
-    """
+    items_path: Path | None = None,
+    mapping: Path | None = None,
+    maps: tuple[str, ...] = (),
+    item_maps: tuple[str, ...] = (),
+    event_type: str | None = None,
+    ts_format: str | None = None,
+    timezone: str | None = None,
+    delimiter: str | None = None,
+    no_header: bool | None = None,
+    columns: str | None = None,
+    multiline: bool | None = None,
+    skip_bad_rows: bool | None = None,
+) -> Dataset:
+    """A known dataset (PATH defaults to its file under the data root), or csv / parquet / jsonl / file at PATH
+    read with a column mapping (a TOML/JSON file and/or --map flags, the flags winning)."""
     config = configs.read_mapping(mapping) if mapping else {}
     options = read_options(
         config,
@@ -86,24 +92,33 @@ def ingest(
     if source in DATASETS:
         if maps or item_maps or mapping or items_path:
             raise ConfigError(f"{source} is a known dataset: column mappings apply only to csv/parquet/jsonl/file")
-        dataset = load_dataset(source, path, options)
-    elif source in FORMATS:
-        if path is None:
-            raise ConfigError(f"ingest {source}: give the events file PATH")
-        event_fields: dict[str, Any] = dict(config.get("events", {})) | pairs(maps, "--map")
-        for key, value in (
-            ("event_type_constant", event_type),
-            ("ts_format", ts_format),
-            ("timezone", timezone),
-        ):
-            if value is not None:
-                event_fields[key] = value
-        event_mapping = configs.from_dict(EventMapping, event_fields, "event mapping")
-        item_fields = dict(config.get("items", {})) | pairs(item_maps, "--item-map")
-        item_mapping = configs.from_dict(ItemMapping, item_fields, "item mapping") if item_fields else None
-        dataset = read_tabular(path, event_mapping, items_path, item_mapping, options)
-    else:
+        return load_dataset(source, path, options)
+    if source not in FORMATS:
         raise ConfigError(f"unknown source {source!r}; known datasets: {sorted(DATASETS)}, formats: {list(FORMATS)}")
+    if path is None:
+        raise ConfigError(f"{source}: give the events file PATH")
+    event_fields: dict[str, Any] = dict(config.get("events", {})) | pairs(maps, "--map")
+    for key, value in (("event_type_constant", event_type), ("ts_format", ts_format), ("timezone", timezone)):
+        if value is not None:
+            event_fields[key] = value
+    event_mapping = configs.from_dict(EventMapping, event_fields, "event mapping")
+    item_fields = dict(config.get("items", {})) | pairs(item_maps, "--item-map")
+    item_mapping = configs.from_dict(ItemMapping, item_fields, "item mapping") if item_fields else None
+    return read_tabular(path, event_mapping, items_path, item_mapping, options)
+
+
+@click.command()
+@click.argument("source")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@source_options
+def ingest(source: str, path: Path | None, out: Path, **how: Any) -> None:
+    """Read SOURCE into typed events and items.
+
+    SOURCE is a known dataset (see `tiderec datasets`; PATH defaults to its file under the data root) or
+    csv / parquet / jsonl / file (format from the name) with PATH and a column mapping.
+    """
+    dataset = read_source(source, path, **how)
     write_dataset(dataset, out)
     echo_ingested(dataset, out)
 

@@ -157,11 +157,14 @@ def report(cleaned_dir: Path, vectors: Path | None, out_path: Path, users: int, 
     """One HTML report of interest dynamics: timelines, migrations, trends, forecast vs actual, next interest."""
     settings = {k: toml_value(v) for k, v in pairs(overrides, "--set").items()}
     migration = configs.from_dict(MigrationConfig, settings, "migration")
+    write_report(cleaned_dir, vectors, out_path, ReportConfig(users=users, migration=migration))
+    click.echo(f"wrote {out_path}")
+
+
+def write_report(cleaned_dir: Path, vectors: Path | None, out_path: Path, config: ReportConfig) -> None:
+    """The dynamics report of a cleaned folder as one HTML page at `out_path`."""
     space, cleaned = _space_of(cleaned_dir, vectors)
     inter = Interactions.from_events(cleaned.events, cleaned.user_vocab, cleaned.item_vocab)
     title = f"Interest dynamics: {cleaned.events.meta.get('source', cleaned_dir.name)}"
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(
-        report_html(inter, space, title, ReportConfig(users=users, migration=migration)), encoding="utf-8"
-    )
-    click.echo(f"wrote {out_path}")
+    out_path.write_text(report_html(inter, space, title, config), encoding="utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -177,8 +178,10 @@ def evaluate_prepared(
     train_config: TrainConfig,
     out: Path,
     save_models: Path | None = None,
+    configure: Callable[[ModelSpec], TrainConfig] | None = None,
 ) -> list[ModelResult]:
-    """Run the models side by side; rewrite OUT/results.{md,json} after each one so nothing is lost."""
+    """Run the models side by side; rewrite OUT/results.{md,json} after each one so nothing is lost.
+    `configure`: each model's training settings, asked just before it trains (else `train_config` for all)."""
     specs = [ModelSpec(n, settings["model"] if n == "tiderec" else {}) for n in names]
     meta = {
         "title": f"Evaluation on {prepared.source}",
@@ -192,15 +195,15 @@ def evaluate_prepared(
     out.mkdir(parents=True, exist_ok=True)
     done: list[ModelResult] = []
 
-    def record(trained: Trained, result: ModelResult) -> None:
+    def record(trained: Trained, result: ModelResult, config: TrainConfig) -> None:
         done.append(result)
         write_json(out / "results.json", {**meta, "results": [r.to_dict() for r in done]})
         (out / "results.md").write_text(markdown(done, meta), encoding="utf-8")
         _echo_result(result)
         if save_models is not None and trained.model is not None:
-            save_trained(save_models / result.label, prepared, trained, train_config, {"test": result.test})
+            save_trained(save_models / result.label, prepared, trained, config, {"test": result.test})
 
-    results = run(prepared, specs, train_config, on_result=record)
+    results = run(prepared, specs, configure or train_config, on_result=record)
     click.echo(f"results -> {out / 'results.md'}")
     return results
 

@@ -84,19 +84,21 @@ def score_test(prepared: Prepared, trained: Trained, max_len: int, progress: boo
 def run(
     prepared: Prepared,
     specs: Sequence[ModelSpec],
-    train_config: TrainConfig,
+    train_config: TrainConfig | Callable[[ModelSpec], TrainConfig],
     progress: bool = True,
-    on_result: Callable[[Trained, ModelResult], None] | None = None,
+    on_result: Callable[[Trained, ModelResult, TrainConfig], None] | None = None,
 ) -> list[ModelResult]:
-    """Train/fit and test every model in turn on the same split; `on_result` sees each one as it finishes
-    (to save a model or write partial tables)."""
+    """Train/fit and test every model in turn on the same split; `train_config` may be a function asked just
+    before each model is trained (a time budget shared out as the run goes); `on_result` sees each one as it
+    finishes (to save a model or write partial tables)."""
     results = []
     for spec in specs:
-        trained = train_model(prepared, spec.name, train_config, spec.settings, spec.title, progress)
-        result = score_test(prepared, trained, train_config.max_len, progress)
+        config = train_config(spec) if callable(train_config) else train_config
+        trained = train_model(prepared, spec.name, config, spec.settings, spec.title, progress)
+        result = score_test(prepared, trained, config.max_len, progress)
         results.append(result)
         if on_result is not None:
-            on_result(trained, result)
+            on_result(trained, result, config)
     return results
 
 

@@ -1,7 +1,7 @@
 """InterestState <-> bytes for stores: a JSON header (scalars, window, categories) followed by the raw
 little-endian arrays; no pickles, readable from any language. Format 1 records (before the seen items, and whose
-model state held the moment term) still read: their seen items are the window's, and their model state is marked
-for recomputation."""
+model state held the moment term; keys as JSON text) still read: their seen items are the window's, and their model
+state is marked for recomputation."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def encode(state: InterestState) -> bytes:
     if q is not None:
         arrays.append(np.asarray(q.vector, dtype="<f4"))
     arrays.append(np.asarray(state.seen, dtype="<i4"))
+    arrays.append(np.asarray(state.keys, dtype="<u8"))
     header = {
         "format": FORMAT,
         "user_id": state.user_id,
@@ -37,7 +38,7 @@ def encode(state: InterestState) -> bytes:
         "n_events": state.n_events,
         "unknown_items": state.unknown_items,
         "duplicates": state.duplicates,
-        "keys": [str(k) for k in state.keys],
+        "keys": len(state.keys),
         "seen": len(state.seen),
         "query": None
         if q is None
@@ -72,9 +73,12 @@ def decode(blob: bytes) -> InterestState:
     window = tuple(Event(str(i), int(x), int(t), int(k)) for i, x, t, k in header["window"])
     if header["format"] == 1:
         seen = tuple(dict.fromkeys(e.item for e in window if e.item >= 0))
+        keys = tuple(int(k) for k in header["keys"])
         header["model_version"] = ""
     else:
         seen = tuple(np.frombuffer(blob, "<i4", int(header["seen"]), at).tolist())
+        at += 4 * len(seen)
+        keys = tuple(np.frombuffer(blob, "<u8", int(header["keys"]), at).tolist())
     return InterestState(
         user_id=header["user_id"],
         window=window,
@@ -84,7 +88,7 @@ def decode(blob: bytes) -> InterestState:
         n_events=header["n_events"],
         unknown_items=header["unknown_items"],
         duplicates=header["duplicates"],
-        keys=tuple(int(k) for k in header["keys"]),
+        keys=keys,
         query=query,
         model_version=str(header.get("model_version", "")),
         seen=seen,

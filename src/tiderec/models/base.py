@@ -7,6 +7,8 @@ from abc import abstractmethod
 import torch
 from torch import nn
 
+from tiderec.models.layers import prefix_histories
+
 
 class SequenceModel(nn.Module):
     """Inputs are int64[B, T] left-padded tensors (0 = pad): items (index + 1), event_types (type + 1), gaps
@@ -74,4 +76,19 @@ class SequenceModel(nn.Module):
         function that training, evaluation, batch recommendation and the service call. `table`: the item table
         when the caller holds it computed; `candidates` int64[C]: score only these items (-inf elsewhere; the
         caller includes every item a history term can reach)."""
-        return self.base_scores(states[select], table, candidates)
+        history, cols, in_prefix = prefix_histories(items, select)
+        return self.score_positions(states[select], history, cols, in_prefix, table, candidates)
+
+    def score_positions(
+        self,
+        picked: torch.Tensor,
+        history: torch.Tensor,
+        cols: torch.Tensor,
+        in_prefix: torch.Tensor,
+        table: torch.Tensor | None = None,
+        candidates: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """`scores` for P positions given directly: states float[P, D], each one's row of items int64[P, T]
+        (ids + 1), its column int64[P] and which of the row's items precede it bool[P, T] (a service scoring a
+        kept state at the end of a history builds these without a [B, T, D] tensor)."""
+        return self.base_scores(picked, table, candidates)

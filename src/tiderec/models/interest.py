@@ -21,7 +21,7 @@ from tiderec.config import STRICT
 from tiderec.data.sequences import GAP_BUCKETS
 from tiderec.errors import ConfigError
 from tiderec.models.base import SequenceModel
-from tiderec.models.layers import CausalTransformer, init_weights, positions, prefix_histories
+from tiderec.models.layers import CausalTransformer, init_weights, positions
 from tiderec.models.text_tower import TextTower
 from tiderec.types import EVENT_TYPES
 
@@ -193,21 +193,20 @@ class InterestModel(SequenceModel):
     def neighbour_term_on(self) -> bool:
         return bool(self.config.neighbours) and float(self.get_buffer("neighbour_weight")) != 0.0
 
-    def scores(
+    def score_positions(
         self,
-        states: torch.Tensor,
-        items: torch.Tensor,
-        select: torch.Tensor,
+        picked: torch.Tensor,
+        history: torch.Tensor,
+        cols: torch.Tensor,
+        in_prefix: torch.Tensor,
         table: torch.Tensor | None = None,
         candidates: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        picked = states[select]  # [P, D]
         scores = self.base_scores(picked, table, candidates)  # [P, N]
         neighbours = self.neighbour_term_on()
         if self.repeat_head is None and not neighbours:
             return scores
-        history, cols, in_prefix = prefix_histories(items, select)  # [P, T] ids + 1, [P], [P, T]
-        t = torch.arange(items.shape[1], device=items.device)
+        t = torch.arange(history.shape[1], device=history.device)
         recency = self.config.repeat_decay ** (cols[:, None] - t[None, :]).clamp(min=0).float()  # [P, T]
         if self.repeat_head is not None:
             weights = self.repeat_head(picked)  # [P, 2]

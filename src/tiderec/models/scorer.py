@@ -49,7 +49,7 @@ class TorchScorer:
         }
 
     def score(self, arrays: SequenceArrays) -> np.ndarray:
-        self.model.eval()
+        self._eval()
         arrays = arrays.trimmed()
         with torch.inference_mode():
             t = self._tensors(arrays)
@@ -61,12 +61,17 @@ class TorchScorer:
 
     def encode(self, arrays: SequenceArrays) -> np.ndarray:
         """float32[B, D]: each history's state after its newest event, before the moment term."""
-        self.model.eval()
+        self._eval()
         arrays = arrays.trimmed()
         with torch.inference_mode():
             t = self._tensors(arrays)
             states = self.model.encode(t["items"], t["event_types"], t["gaps"])[:, -1]
             return states.float().cpu().numpy()
+
+    def _eval(self) -> None:
+        """Eval mode (switching a module tree costs ~0.5 ms, so only when it is not in it already)."""
+        if self.model.training:
+            self.model.eval()
 
     def score_encoded(
         self, encoded: np.ndarray, histories: np.ndarray, next_gaps: np.ndarray, candidates: np.ndarray | None = None
@@ -74,18 +79,15 @@ class TorchScorer:
         """float32[B, N]: what `score` gives for the same histories, from encoded float32[B, D] (`encode`), the
         histories' items int64[B, T] (ids + 1, left-padded) and the gap bucket to the moment int64[B]; only at
         `candidates` int64[C] when given (-inf elsewhere; include `reachable` of each history)."""
-        self.model.eval()
+        self._eval()
         with torch.inference_mode():
             items = torch.from_numpy(histories).to(self.device)
             moment = self.model.at_moment(
                 torch.from_numpy(encoded).to(self.device), torch.from_numpy(next_gaps).to(self.device)
             )
-            states = torch.zeros((*items.shape, moment.shape[-1]), dtype=moment.dtype, device=self.device)
-            states[:, -1] = moment
-            select = torch.zeros_like(items, dtype=torch.bool)
-            select[:, -1] = True
+            cols = torch.full((items.shape[0],), items.shape[1] - 1, dtype=torch.long, device=self.device)
             chosen = None if candidates is None else torch.from_numpy(candidates).to(self.device)
-            scores = self.model.scores(states, items, select, self.table, chosen)
+            scores = self.model.score_positions(moment, items, cols, items > 0, self.table, chosen)
             return scores.float().cpu().numpy()
 
     def reachable(self, history: np.ndarray) -> np.ndarray:

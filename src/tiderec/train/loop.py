@@ -165,10 +165,21 @@ class EarlyStopping:
         if self.warm_epoch and epoch - max(self.best_epoch, self.warm_epoch) >= cfg.patience:
             self.stopped = "patience"
             return True
-        if cfg.max_minutes is not None and (time.perf_counter() - self.started) / 60 > cfg.max_minutes:
+        left = self.budget_left()
+        if left is not None and left < self.epoch_seconds():
             self.stopped = "time limit"
             return True
         return False
+
+    def epoch_seconds(self) -> float:
+        """Wall seconds per epoch so far (training and validation): what the next epoch is expected to take."""
+        return (time.perf_counter() - self.started) / max(len(self.history), 1)
+
+    def budget_left(self) -> float | None:
+        """Seconds left of `max_minutes` (None: no limit). Training stops before an epoch that would not fit."""
+        if self.config.max_minutes is None:
+            return None
+        return self.config.max_minutes * 60 - (time.perf_counter() - self.started)
 
     def result(self) -> TrainResult:
         epochs = len(self.history)
@@ -237,7 +248,11 @@ def echo_epoch(name: str, epoch: int, loss: float, stopping: EarlyStopping) -> N
     metric = stopping.config.valid_metric
     value = stopping.history[-1][metric]
     mark = " *" if stopping.best_epoch == epoch else ""
-    tqdm.write(f"{name} epoch {epoch}: loss {loss:.4f}, valid {metric} {value:.4f}{mark}")
+    left = stopping.budget_left()
+    budget = (
+        "" if left is None else f" ({stopping.epoch_seconds():.0f} s/epoch, budget {max(left, 0) / 60:.1f} min left)"
+    )
+    tqdm.write(f"{name} epoch {epoch}: loss {loss:.4f}, valid {metric} {value:.4f}{mark}{budget}")
 
 
 def copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
