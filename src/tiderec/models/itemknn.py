@@ -36,13 +36,12 @@ def cooccurrence_similarity(train: Interactions, window: int = 5, neighbours: in
     """float32[N, N] cosine similarity of items that occur within `window` events of each other in a user's
     training sequence, each row cut to its `neighbours` largest entries."""
     n = train.n_items
-    src, dst = [], []
-    for shift in range(1, window + 1):
+    pairs = sp.csr_matrix((n, n), dtype=np.float32)
+    for shift in range(1, window + 1):  # one shift at a time: memory grows with distinct pairs, not with events
         same_user = train.user[shift:] == train.user[:-shift]
-        src.append(train.item[:-shift][same_user])
-        dst.append(train.item[shift:][same_user])
-    a, b = np.concatenate(src), np.concatenate(dst)
-    pairs = sp.csr_matrix((np.ones(a.size * 2, dtype=np.float32), (np.r_[a, b], np.r_[b, a])), shape=(n, n))
+        a, b = train.item[:-shift][same_user].astype(np.int32), train.item[shift:][same_user].astype(np.int32)
+        counted = sp.csr_matrix((np.ones(a.size, dtype=np.float32), (a, b)), shape=(n, n))
+        pairs = pairs + counted + counted.T
     pairs.setdiag(0)
     pairs.eliminate_zeros()
     counts = np.bincount(train.item, minlength=n).astype(np.float32)
