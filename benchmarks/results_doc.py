@@ -21,6 +21,7 @@ DOC = REPO / "docs" / "results.md"
 STALE = "docs/results.md is stale: run python -m benchmarks.results_doc"
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("The main job", ("pipeline",)),
     ("Ingest and clean", ("ingest_clean",)),
     ("Item and query text", ("encoders",)),
     ("Sequential models", ("models_",)),
