@@ -36,7 +36,8 @@ def cooccurrence_similarity(train: Interactions, window: int = 5, neighbours: in
     """float32[N, N] cosine similarity of items that occur within `window` events of each other in a user's
     training sequence, each row cut to its `neighbours` largest entries."""
     n = train.n_items
-    pairs = sp.csr_matrix((n, n), dtype=np.float32)
+    none = np.zeros(0, dtype=np.int32)
+    pairs = sp.csr_matrix((np.zeros(0, dtype=np.float32), (none, none)), shape=(n, n))
     for shift in range(1, window + 1):  # one shift at a time: memory grows with distinct pairs, not with events
         same_user = train.user[shift:] == train.user[:-shift]
         a, b = train.item[:-shift][same_user].astype(np.int32), train.item[shift:][same_user].astype(np.int32)
