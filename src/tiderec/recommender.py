@@ -68,23 +68,27 @@ class ServingModel:
 
 @dataclass(frozen=True)
 class Scored:
-    """Candidate items int64[C] with their scores float64[C] (-inf: filtered), the live query's weight in [0, 1]
-    and the fallback that served a user the model cannot score (None: the model did)."""
+    """Candidate items int64[C] with their scores float64[C] (-inf: filtered), the live query's weight in [0, 1],
+    the fallback that served a user the model cannot score (None: the model did) and whether seen items were
+    left out."""
 
     items: np.ndarray
     scores: np.ndarray
     decay: float
     fallback: str | None
+    exclude_seen: bool = False
 
 
 @dataclass(frozen=True)
 class Served:
-    """The served list, a reason per item ('asked for: ...', 'recent interest', 'exploring', ...) and the
-    fallback that served it (None: the model, or the text profile when there is no model)."""
+    """The served list, a reason per item ('asked for: ...', 'recent interest', 'exploring', ...), the
+    fallback that served it (None: the model, or the text profile when there is no model) and whether seen items
+    were left out."""
 
     items: ItemList
     reasons: list[str] = field(default_factory=list)
     fallback: str | None = None
+    exclude_seen: bool = False
 
 
 class Recommender:
@@ -197,7 +201,7 @@ class Recommender:
         drop_seen = (self.model is not None and self.model.exclude_seen) if exclude_seen is None else exclude_seen
         if drop_seen and state.seen:
             scores = np.where(np.isin(items, np.asarray(state.seen, dtype=np.int64)), -np.inf, scores)
-        return Scored(items, scores.astype(np.float64), decay, fallback)
+        return Scored(items, scores.astype(np.float64), decay, fallback, drop_seen)
 
     def _base(
         self, state: InterestState, now_us: int, text_pool: np.ndarray | None
@@ -228,11 +232,13 @@ class Recommender:
         scorer, n_model = self.model.scorer, self.model.scorer.n_items
         encoded = state.model_state.astype(np.float32)[None, :]
         gap = int(gap_bucket(np.array([now_us - last_us], dtype=np.int64))[0])
+        moment = None  # the state read at the moment, for the index's search and items the model lacks
         if self.model_index.exact:
             items = np.arange(self.n_items)
             model_rows = None
         else:
-            pool, _ = self.model_index.search(scorer.moment_state(encoded[0], gap), self.config.candidates)
+            moment = scorer.moment_state(encoded[0], gap)
+            pool, _ = self.model_index.search(moment, self.config.candidates)
             parts = [pool, scorer.reachable(history)]
             if text_pool is not None:
                 parts.append(text_pool)
@@ -243,7 +249,8 @@ class Recommender:
         inside = items < n_model
         scores[inside] = full[items[inside]]
         if not inside.all():
-            scores[~inside] = self.model_index.keys[items[~inside]] @ scorer.moment_state(encoded[0], gap)
+            moment = scorer.moment_state(encoded[0], gap) if moment is None else moment
+            scores[~inside] = self.model_index.keys[items[~inside]] @ moment
         return items, scores, None
 
     def _allowed(self, low: float | None, high: float | None, negated: tuple[str, ...]) -> np.ndarray:
@@ -290,4 +297,4 @@ class Recommender:
                 reasons.append(f"{scored.fallback} (no known history)")
             else:
                 reasons.append("your recent interests")
-        return Served(served, reasons, scored.fallback)
+        return Served(served, reasons, scored.fallback, scored.exclude_seen)

@@ -114,11 +114,12 @@ def pipeline(
     click.echo(f"\ncleaning report: {out / 'cleaned' / 'cleaning_report.md'}\n")
     prepared = prepare_folder(out / "cleaned", None, "loo", settings)
 
+    neural = [n for n in names if n in NEURAL_CONFIGS]
+
     def configure(spec: ModelSpec) -> TrainConfig:
         if total is None:
             return train_config
-        index = [n for n in names if n in NEURAL_CONFIGS]
-        left = index[index.index(spec.name) :] if spec.name in index else []
+        left = neural[neural.index(spec.name) :] if spec.name in neural else []
         seconds = total * (1 - RESERVE) - (time.perf_counter() - started)
         minutes = budget_minutes(max(seconds, 0.0), spec.name, left)
         if minutes:
@@ -126,17 +127,17 @@ def pipeline(
             click.echo(f"{spec.title}: {minutes:.1f} min of training ({left_min:.1f} min of the budget left)")
         return replace(train_config, max_minutes=minutes or None)
 
-    ordered = [n for n in names if n not in NEURAL_CONFIGS] + [n for n in names if n in NEURAL_CONFIGS]
+    ordered = [n for n in names if n not in neural] + neural
     results = evaluate_prepared(
         prepared, ordered, settings, train_config, out / "evaluation", out / "models", configure
     )
-    report_path: Path | None = out / "report" / "report.html"
+    page: Path | None = out / "report" / "report.html"
     try:
         write_report(out / "cleaned", None, out / "report" / "report.html", ReportConfig())
     except DatasetError as exc:
         click.echo(f"report skipped: {exc}")
-        report_path = None
-    _summary(out, results, report_path, time.perf_counter() - started, total)
+        page = None
+    _summary(out, results, page, time.perf_counter() - started, total)
 
 
 def _summary(out: Path, results: list[ModelResult], report: Path | None, seconds: float, total: float | None) -> None:

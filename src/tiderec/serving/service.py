@@ -265,12 +265,11 @@ class Service:
         policy = self.explorer if explore else Greedy()
         served = self.recommender.recommend(state, k, now, request_seed(0, user_id, now), policy, exclude_seen)
         items = served.items
-        model = self.recommender.model
         return {
             "user_id": user_id,
             "policy": items.policy,
             "fallback": served.fallback,
-            "exclude_seen": (model is not None and model.exclude_seen) if exclude_seen is None else exclude_seen,
+            "exclude_seen": served.exclude_seen,
             "items": [
                 {
                     "item_id": self.catalogue.vocab.ids[int(i)],
