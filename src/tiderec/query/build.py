@@ -1,0 +1,90 @@
+"""Builds the Chinese title tagger that `tiderec query` uses, in minutes: one BiLSTM-CRF member on the distinct
+training titles, its epoch picked on titles held out by title, saved with a build record. Why: the seed ensemble of
+benchmarks/bench_ner.py takes most of an hour; one member with an epoch cap is the out-of-the-box path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tiderec.ingest.datasets import data_root
+from tiderec.query.ner import TrainConfig, TrainedTagger, prf, read_dictionaries, spans, train_tagger
+from tiderec.query.ner_splits import title_splits
+from tiderec.query.understand import intent_model
+
+QUERY_ARTEFACTS = Path("runs/query")
+"""Where `tiderec query build` puts its artefacts and where `tiderec query` and `tiderec serve` look by default."""
+BUILD_VERSION = 1
+"""Bumped whenever a build's recipe changes, so a folder says which recipe made it."""
+
+
+def _quick() -> TrainConfig:
+    return TrainConfig(epochs=20, patience=5)
+
+
+@dataclass(frozen=True)
+class TaggerBuild:
+    """Settings of one build: the training recipe, the validation share held out by title, its seed, torch threads."""
+
+    train: TrainConfig = field(default_factory=_quick)
+    valid_share: float = 0.1
+    split_seed: int = 0
+    threads: int = 1
+
+
+def build_tagger(out: Path, build: TaggerBuild = TaggerBuild(), progress: bool = True) -> dict[str, Any]:
+    """Trains the tagger from ../shared/data into `out` (tagger files + build.json) and returns the build record."""
+    torch.set_num_threads(build.threads)
+    splits = title_splits(data_root() / "text-zh" / "taobao-title-ner", build.valid_share, build.split_seed)
+    lexicon = read_dictionaries(data_root() / "text-zh" / "ecommerce-ner-dicts")
+    start = time.perf_counter()
+    tagger, history = train_tagger(splits.train, splits.valid, build.train, lexicon, progress)
+    seconds = round(time.perf_counter() - start, 1)
+    scores = prf([spans(s.tags) for s in splits.valid], tagger.predict([s.chars for s in splits.valid]))
+    record = {
+        "version": BUILD_VERSION,
+        "build": asdict(build),
+        "data": splits.describe(),
+        "validation_f1_per_epoch": [round(h, 4) for h in history],
+        "validation_f1_per_type": {k: round(v["f1"], 4) for k, v in scores.items()},
+        "train_seconds": seconds,
+    }
+    tagger.save(out)
+    (out / "build.json").write_text(json.dumps(record, indent=1, ensure_ascii=False), encoding="utf-8")
+    return record
+
+
+def load_tagger(folder: Path) -> TrainedTagger | None:
+    """The tagger saved in `folder`, or None when none was built there."""
+    return TrainedTagger.load(folder) if (folder / "tagger.json").is_file() else None
+
+
+def build_query_artefacts(
+    out: Path = QUERY_ARTEFACTS, build: TaggerBuild = TaggerBuild(), threads: int = 2
+) -> dict[str, Any]:
+    """Every artefact `tiderec query` needs, built afresh into out/intent and out/tagger (each written beside and
+    renamed into place, so a failed build leaves the previous one), with a manifest naming the recipe version."""
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    intent_tmp = out / "intent.part"
+    shutil.rmtree(intent_tmp, ignore_errors=True)
+    intent_model(intent_tmp, threads=threads)
+    _swap(intent_tmp, out / "intent")
+    tagger_tmp = out / "tagger.part"
+    shutil.rmtree(tagger_tmp, ignore_errors=True)
+    record = build_tagger(tagger_tmp, TaggerBuild(build.train, build.valid_share, build.split_seed, threads))
+    _swap(tagger_tmp, out / "tagger")
+    manifest = {"version": BUILD_VERSION, "seconds": round(time.perf_counter() - start, 1), "tagger": record}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+    return manifest
+
+
+def _swap(built: Path, final: Path) -> None:
+    shutil.rmtree(final, ignore_errors=True)
+    built.rename(final)
