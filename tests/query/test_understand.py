@@ -115,7 +115,7 @@ def test_a_saved_title_tagger_is_used_on_chinese_text_and_survives_bad_input(
     tagger, _ = train_tagger(titles, titles, small, {"HPPX": {"魅族"}}, progress=False)
     tagger.save(tmp_path / "tagger")
     understander = QueryUnderstander(model, Lexicon.of(), TrainedTagger.load(tmp_path / "tagger"))
-    found = understander._entities("新款华为手机包邮")
+    found = understander.reader.entities("新款华为手机包邮")
     assert [(e.text, e.type) for e in found] == [("华为", "brand"), ("手机", "product")]
     texts = ["", "🙂🙂", "x" * 10_000, "华为手机" * 2_500, "华为🙂手机"]
     for text, result in zip(texts, understander.understand(texts), strict=True):

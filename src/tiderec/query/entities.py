@@ -12,12 +12,21 @@ from tiderec.types import Items
 ATTRIBUTE_WORDS = (
     "red blue green black white grey gray pink yellow purple brown beige navy gold silver orange "
     "leather cotton wool silk linen denim velvet plastic wooden wood metal steel glass ceramic bamboo "
-    "waterproof wireless portable vintage men's women's kids children baby unisex "
-    "红色 蓝色 绿色 黑色 白色 灰色 粉色 黄色 紫色 棕色 米色 金色 银色 橙色 红 蓝 黑 白 "
-    "真皮 皮 棉 纯棉 羊毛 丝 真丝 亚麻 牛仔 丝绒 塑料 木 实木 金属 不锈钢 玻璃 陶瓷 竹 "
-    "防水 无线 便携 复古 男 女 男士 女士 儿童 宝宝 婴儿 中性 大码 透气 轻便"
+    "waterproof wireless portable vintage men's women's kids unisex "
+    "红色 蓝色 绿色 黑色 白色 灰色 粉色 黄色 紫色 棕色 米色 金色 银色 橙色 "
+    "真皮 纯棉 羊毛 真丝 亚麻 牛仔 丝绒 塑料 实木 金属 不锈钢 玻璃 陶瓷 "
+    "防水 无线 便携 复古 男士 女士 男款 女款 中性 大码 透气 轻便"
 )
+"""Words that are attributes wherever they stand. Single characters (红, 皮, 棉, 男, 女) are not among them: inside a
+title they are as often part of another word (皮线, 女装) as an attribute on their own."""
 ATTRIBUTES = tuple(ATTRIBUTE_WORDS.split())
+AUDIENCE = re.compile(
+    r"(?:(?<=给)|(?<=适合)|(?<=送)|(?<=for ))(?:儿童|宝宝|婴儿|孩子|老人|children|baby|toddlers?)"
+    r"|(?:儿童|宝宝|婴儿|孩子|老人)(?=用|穿|款|专用|的)",
+    re.IGNORECASE,
+)
+"""Audience words are attributes only with the context that makes them one ("给宝宝", "儿童用", "for baby"); bare,
+they are as often part of a product word (儿童座椅, baby monitor)."""
 MODEL = re.compile(
     r"\b(?:[A-Za-z]{1,6}[- ]?\d{1,5}[A-Za-z]{0,3}|\d{1,4}[A-Za-z]{1,3}\d{0,3})\b(?!\s*(?:gb|tb|元|块|dollars?))",
     re.IGNORECASE,
@@ -75,6 +84,10 @@ class Lexicon:
                     found.append(Entity(text[start:end], self.terms[term], start, end))
                     taken[start:end] = [True] * (end - start)
                 start = lower.find(term, start + 1)
+        for match in AUDIENCE.finditer(text):
+            if not any(taken[match.start() : match.end()]):
+                found.append(Entity(match.group(0), "attribute", match.start(), match.end()))
+                taken[match.start() : match.end()] = [True] * (match.end() - match.start())
         for match in MODEL.finditer(text):
             prefix = re.match(r"[A-Za-z]+", match.group(0))
             if prefix is not None and prefix.group(0).lower() in NOT_MODEL_PREFIX:

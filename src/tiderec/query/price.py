@@ -1,6 +1,7 @@
 """Price limits in shopper text, Chinese and English: "500以内", "预算一千二", "under $50", "between 100 and 200",
 "¥1,299左右", "1.5k". A number counts as a price only next to a price cue (a limit word, a currency or a money
-unit); model numbers, sizes and capacities ("iPhone 13", "500GB", "42码") are left alone, and an unreadable
+unit); model numbers, sizes and capacities ("iPhone 13", "500GB", "42码") are left alone, and so is a bare "max N"
+without a currency ("Air Max 270", "Pro Max"), and an unreadable
 number is left out rather than guessed. "About X" means X +- 20%.
 """
 
@@ -12,11 +13,17 @@ from dataclasses import dataclass
 CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000}
 AROUND = 0.2
+CUE = re.compile(r"[$¥￥€£元块刀]|美金|英镑|rmb|usd|dollar|buck|price|budget|预算|价|之间", re.IGNORECASE)
+CURRENCY = re.compile(
+    r"[$¥￥€£]|rmb|usd|cny|gbp|美元|美金|欧元|英镑|人民币|元|刀|块钱|块|"
+    r"dollars?|bucks|euros?|pounds?|quid|\s",
+    re.IGNORECASE,
+)
 
 _NUM = r"(?:\d\d?\d?(?:,\d\d\d)+(?:\.\d+)?|\d+(?:\.\d+)?|[零一二两三四五六七八九十百千万]+)"
 _MULT = r"(?:[kK](?![a-zA-Z])|[wW](?![a-zA-Z])|万|千)?"
 _CUR_PRE = r"(?:[$¥￥€£]|rmb\s*|usd\s*|cny\s*|gbp\s*)?"
-_CUR_POST = r"(?:\s*(?:元|块钱|块|rmb|usd|gbp|dollars?|bucks|euros?|pounds?|quid|\$))?"
+_CUR_POST = r"(?:\s*(?:美元|美金|欧元|英镑|人民币|元|块钱|块|刀|rmb|usd|gbp|dollars?|bucks|euros?|pounds?|quid|\$))?"
 AMOUNT = rf"(?P<{{name}}>{_CUR_PRE}{_NUM}{_MULT}{_CUR_POST})"
 NOT_PRICE_AFTER = re.compile(
     r"\s*(?:gb|tb|mb|mah|寸|英寸|码|克|斤|kg|g\b|ml|毫升|件|个|瓦|inch|cm|mm|p\b|hz|w\b|reviews?)", re.IGNORECASE
@@ -57,16 +64,22 @@ class PriceRange:
 
 
 def parse_price(text: str) -> PriceRange | None:
-    """The first price limit found in the text, or None."""
-    found: list[PriceRange] = []
+    """The first price limit found in the text, or None; where readings overlap ("预算两百左右": a budget and an
+    "about"), a range beats "about", which beats a one-sided limit."""
+    found: list[tuple[int, PriceRange]] = []
     for kind, pattern in PATTERNS:
         for match in pattern.finditer(text):
             result = _read(kind, match)
             if result is not None:
-                found.append(result)
+                found.append((KIND_RANK[kind], result))
     if not found:
         return None
-    return min(found, key=lambda p: (p.start, -(p.end - p.start)))
+    first = min(found, key=lambda f: (f[1].start, -(f[1].end - f[1].start)))[1]
+    overlapping = [f for f in found if f[1].start < first.end and first.start < f[1].end]
+    return min(overlapping, key=lambda f: (f[0], f[1].start, -(f[1].end - f[1].start)))[1]
+
+
+KIND_RANK = {"range": 0, "around": 1, "max": 2, "min": 2}
 
 
 def _read(kind: str, match: re.Match[str]) -> PriceRange | None:
@@ -77,6 +90,8 @@ def _read(kind: str, match: re.Match[str]) -> PriceRange | None:
     if NOT_PRICE_AFTER.match(match.string, match.end()):
         return None
     span = (match.start(), match.end(), match.group(0))
+    if kind == "max" and re.match(r"max(?:imum)?\b", match.group(0), re.IGNORECASE) and not _has_cue(match.group(0)):
+        return None
     if kind == "range" and b is not None:
         if not _has_cue(match.group(0)) and not match.group(0).lower().startswith("between"):
             return None
@@ -90,14 +105,14 @@ def _read(kind: str, match: re.Match[str]) -> PriceRange | None:
 
 
 def _has_cue(text: str) -> bool:
-    return bool(re.search(r"[$¥￥€£元块]|rmb|usd|dollar|buck|price|budget|预算|价|之间", text, re.IGNORECASE))
+    return bool(CUE.search(text))
 
 
 def _amount(raw: str | None) -> float | None:
     """A number with optional currency and multiplier ("¥1,299", "1.5k", "五百", "一千二", "3万") or None."""
     if raw is None:
         return None
-    text = re.sub(r"(?i)[$¥￥€£]|rmb|usd|cny|gbp|元|块钱|块|dollars?|bucks|euros?|pounds?|quid|\s", "", raw)
+    text = CURRENCY.sub("", raw)
     mult = 1.0
     if text and text[-1] in "kK千" and not re.fullmatch(r"[零一二两三四五六七八九十百千万]+", text):
         mult, text = 1000.0, text[:-1]

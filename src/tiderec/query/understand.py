@@ -13,16 +13,16 @@ import numpy as np
 from tiderec.ingest.datasets import data_root
 from tiderec.query.compare import Comparison, comparison
 from tiderec.query.entities import Entity, Lexicon
-from tiderec.query.intent import IntentModel, read_intents
-from tiderec.query.negation import Negation, negations
-from tiderec.query.ner import TYPES, TrainedTagger
-from tiderec.query.price import PriceRange, parse_price
+from tiderec.query.intent import BROWSE_CUES, UNCERTAIN, Intent, IntentModel, read_intents
+from tiderec.query.negation import Negation
+from tiderec.query.ner import TrainedTagger
+from tiderec.query.price import PriceRange
+from tiderec.query.reader import MAX_TAGGED, MERGES, ConstraintReader, Reading
 from tiderec.query.softmax import SoftmaxClassifier, fit_softmax
 from tiderec.text.encoders import load_encoder
 from tiderec.text.encoders.base import EncoderConfig, TextEncoder
 
 INTENT_ENCODER = "use"
-CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -34,59 +34,93 @@ class Understanding:
     price: PriceRange | None
     negations: list[Negation]
     comparison: Comparison | None = None
+    truncated: bool = False
+    rule: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The `tiderec query` output record (character offsets into `text`)."""
-        return {
+        """The `tiderec query` output record (character offsets into `text`); intent_rule names the rule that set the
+        intent (its confidence is then the classifier's probability of that intent), truncated says the tagger read
+        only a prefix."""
+        record: dict[str, Any] = {
             "text": self.text,
             "intent": self.intent,
             "confidence": round(self.confidence, 4),
             "entities": [{"text": e.text, "type": e.type, "start": e.start, "end": e.end} for e in self.entities],
             "price": None if self.price is None else {"min": self.price.min, "max": self.price.max},
             "negations": [{"text": n.text, "start": n.start, "end": n.end} for n in self.negations],
-        } | ({} if self.comparison is None else {"comparison": {"subject": self.comparison.subject,
-                                                               "objects": self.comparison.objects,
-                                                               "aspects": self.comparison.aspects}})  # fmt: skip
+        }
+        if self.rule is not None:
+            record["intent_rule"] = self.rule
+        if self.comparison is not None:
+            c = self.comparison
+            record["comparison"] = {"subject": c.subject, "objects": c.objects, "aspects": c.aspects}
+        if self.truncated:
+            record["truncated"] = f"entities from the tagger cover the first {MAX_TAGGED} characters"
+        return record
+
+
+PURCHASE_CUES = re.compile(
+    r"(想买|想要|要买|买[个双件台只]|买一[个双件台只]|打算买|准备买|想入|求购|求推荐|推荐一?[款个双件台部只]|帮我找|帮忙找|给我找|有没有|哪里买|在哪买|"
+    r"我想要|我要|我需要|想找|找一?[款个双件台部只]|i want to buy|i'?m looking for|looking for|i need|i want|"
+    r"want to buy|shopping for|where (?:can|do) i buy|searching for|help me find|find me|show me|"
+    r"recommend (?:a|an|some)|any good|多少钱|价格多少)",
+    re.IGNORECASE,
+)
+"""Words that make a text a purchase request whatever the sentence classifier says (its search examples are bare
+keyword queries, so "我想买..." sentences look like reviews to it); chosen on the query suite's dev half."""
+OVERRIDABLE = frozenset({"review", "other", "support", "compare", UNCERTAIN})
+COMPARE_CUES = re.compile(
+    r"(\bcompare\b|\bvs\.?(?=\s)|\bversus\b|\bor\b|\bbetter\b|\bdifference\b|对比|比较|哪个|哪款|还是|区别)",
+    re.IGNORECASE,
+)
+STRONG_COMPARE = re.compile(r"(\bcompare\b|\bvs\.?(?=\s)|\bversus\b|对比|比较)", re.IGNORECASE)
+"""Without one of these a text is not a comparison, whatever the classifier says (it calls many model-number
+queries "compare")."""
 
 
 class QueryUnderstander:
-    """Intent model + lexicon; texts of any length or content give an answer, never an exception. Interests are
-    read from every text not recognised as 'other' or 'support'; an 'uncertain' text that carries a price limit or
-    a product, brand or model is taken as a search (the labelled search queries hold no such constraints)."""
+    """Intent model + constraint reader (query/reader.py); texts of any length or content give an answer, never an
+    exception. Entities, price limits and negations are read from every text, whatever its intent."""
 
-    def __init__(self, intents: IntentModel, lexicon: Lexicon, tagger: TrainedTagger | None = None) -> None:
-        self.intents, self.lexicon, self.tagger = intents, lexicon, tagger
-
-    def _entities(self, text: str) -> list[Entity]:
-        """Lexicon entities, plus the title tagger's on Chinese text where they do not overlap."""
-        found = self.lexicon.find(text)
-        if self.tagger is None or not CJK.search(text):
-            return found
-        taken = [False] * len(text)
-        for e in found:
-            taken[e.start : e.end] = [True] * (e.end - e.start)
-        (tagged,) = self.tagger.predict([list(text[:512])])
-        for start, end, kind in tagged:
-            if not any(taken[start:end]):
-                found.append(Entity(text[start:end], TYPES.get(kind, "attribute"), start, end))
-        return sorted(found, key=lambda e: e.start)
+    def __init__(
+        self, intents: IntentModel, lexicon: Lexicon, tagger: TrainedTagger | None = None, merge: str = MERGES[0]
+    ) -> None:
+        self.intents, self.reader = intents, ConstraintReader(lexicon, tagger, merge)
 
     def understand(self, texts: list[str]) -> list[Understanding]:
-        decided = self.intents.predict(texts)
-        out = []
-        for text, intent in zip(texts, decided, strict=True):
-            if intent.label in ("other", "support"):
-                out.append(Understanding(text, intent.label, intent.confidence, [], None, []))
-                continue
-            entities, price = self._entities(text), parse_price(text)
-            if price is not None:
-                entities = [e for e in entities if e.end <= price.start or e.start >= price.end]
-            label = intent.label
-            if label == "uncertain" and (price is not None or any(e.type != "attribute" for e in entities)):
-                label = "search"
-            compared = comparison(text) if label == "compare" else None
-            out.append(Understanding(text, label, intent.confidence, entities, price, negations(text), compared))
-        return out
+        readings = [self.reader.read(t) for t in texts]
+        decided = self.intents.predict([r.norm.text for r in readings])
+        return [self._one(r, intent) for r, intent in zip(readings, decided, strict=True)]
+
+    def _one(self, reading: Reading, intent: Intent) -> Understanding:
+        text = reading.norm.text
+        constrained = reading.price is not None or bool(reading.negations)
+        label = decide(intent.label, text, constrained, reading.entities)
+        compared = comparison(text) if label == "compare" else None
+        rule = None if label == intent.label else "purchase cue" if PURCHASE_CUES.search(text) else "constraints"
+        return Understanding(reading.norm.raw, label, intent.confidence if rule is None else
+                             intent.probabilities.get(label, 0.0), reading.entities, reading.price,
+                             reading.negations, compared, reading.truncated, rule)  # fmt: skip
+
+
+def decide(label: str, text: str, constrained: bool, entities: list[Entity]) -> str:
+    """The intent after the rules (chosen on the query suite's dev half): explicit comparison words make a compare;
+    a compare without them, a purchase cue, a price limit or negation, or (for an uncertain text) a product, brand
+    or model make a search; a search or 'other' with browse cues is a browse."""
+    wanted = any(e.type != "attribute" for e in entities)
+    if label in ("search", "other", UNCERTAIN) and (
+        STRONG_COMPARE.search(text) or (COMPARE_CUES.search(text) and len(entities) >= 2)
+    ):
+        return "compare"
+    if label == "compare" and COMPARE_CUES.search(text):
+        return label
+    if label in OVERRIDABLE and (
+        PURCHASE_CUES.search(text) or constrained or label == "compare" or (label == UNCERTAIN and wanted)
+    ):
+        label = "search"
+    if label in ("search", "other", UNCERTAIN) and BROWSE_CUES.search(text):
+        label = "browse"
+    return label
 
 
 def intent_model(cache: Path, threads: int | None = None, threshold: float = 0.5) -> IntentModel:
