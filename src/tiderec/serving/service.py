@@ -43,6 +43,7 @@ from tiderec.interest.state import (
 )
 from tiderec.interest.state import InterestConfig as InterestSettings
 from tiderec.interest.store import SQLStateStore, StateStore
+from tiderec.query.build import load_tagger
 from tiderec.query.entities import Lexicon
 from tiderec.query.understand import QueryUnderstander, intent_model
 from tiderec.ranking.retrieval import IndexConfig
@@ -615,7 +616,8 @@ def load_service(
     keys = KeyStore(Database(db), secret)
     understander = None
     if intent_dir is not None:
-        understander = QueryUnderstander(intent_model(intent_dir), Lexicon.of(cleaned.items))
+        tagger = load_tagger(Path(intent_dir).parent / "tagger")  # built beside the intent model by `query build`
+        understander = QueryUnderstander(intent_model(intent_dir), Lexicon.of(cleaned.items), tagger)
     query_encoder = None if vectors_store is None else load_encoder(EncoderConfig(name=vectors_store.space.encoder))
     return Service(catalogue, context, recommender, store, keys, secret, understander, query_encoder, model_dir)
 
