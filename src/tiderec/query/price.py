@@ -13,6 +13,8 @@ from dataclasses import dataclass
 CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000}
 AROUND = 0.2
+LIMIT_TAIL = re.compile(r"\s*(?:以内|以下|之内|以上|左右|上下|之间)")
+"""A limit word after a budget ("预算500以内") belongs to the price span, so no entity is read from it."""
 CUE = re.compile(r"[$¥￥€£元块刀]|美金|英镑|rmb|usd|dollar|buck|price|budget|预算|价|之间", re.IGNORECASE)
 CURRENCY = re.compile(
     r"[$¥￥€£]|rmb|usd|cny|gbp|美元|美金|欧元|英镑|人民币|元|刀|块钱|块|"
@@ -89,7 +91,9 @@ def _read(kind: str, match: re.Match[str]) -> PriceRange | None:
         return None
     if NOT_PRICE_AFTER.match(match.string, match.end()):
         return None
-    span = (match.start(), match.end(), match.group(0))
+    tail = LIMIT_TAIL.match(match.string, match.end())
+    end = match.end() if tail is None else tail.end()
+    span = (match.start(), end, match.string[match.start() : end])
     if kind == "max" and re.match(r"max(?:imum)?\b", match.group(0), re.IGNORECASE) and not _has_cue(match.group(0)):
         return None
     if kind == "range" and b is not None:

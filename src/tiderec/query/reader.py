@@ -11,6 +11,7 @@ from tiderec.query.entities import Entity, Lexicon
 from tiderec.query.negation import Negation, negations
 from tiderec.query.ner import TYPES, TrainedTagger
 from tiderec.query.normalise import Normalised, normalise
+from tiderec.query.phrase import english_product
 from tiderec.query.price import PriceRange, parse_price
 from tiderec.query.tidy import tidy
 
@@ -27,13 +28,15 @@ MAX_TAGGED = 128
 @dataclass(frozen=True)
 class Reading:
     """The normalised text and what was read from it (offsets into the raw text); truncated: the tagger read only
-    the first MAX_TAGGED characters."""
+    the first MAX_TAGGED characters; guess: an English product phrase found by position alone (query/phrase.py),
+    for the caller to use only where the intent is a purchase."""
 
     norm: Normalised
     entities: list[Entity]
     price: PriceRange | None
     negations: list[Negation]
     truncated: bool
+    guess: Entity | None = None
 
 
 class ConstraintReader:
@@ -63,6 +66,8 @@ class ConstraintReader:
         price, negated = parse_price(text), negations(text)
         blocked = [(n.start, n.end) for n in negated] + ([] if price is None else [(price.start, price.end)])
         entities = self.entities(text, blocked)
+        masked = "".join(" " if any(a <= i < b for a, b in blocked) else c for i, c in enumerate(text))
+        guess = english_product(masked, entities)
         truncated = self.tagger is not None and len(text) > MAX_TAGGED and bool(CJK.search(text))
         return Reading(
             norm,
@@ -70,6 +75,7 @@ class ConstraintReader:
             None if price is None else _raw_price(norm, price),
             [_raw_negation(norm, n) for n in negated],
             truncated,
+            None if guess is None else _raw_entity(norm, guess),
         )
 
 

@@ -68,6 +68,9 @@ PURCHASE_CUES = re.compile(
 )
 """Words that make a text a purchase request whatever the sentence classifier says (its search examples are bare
 keyword queries, so "我想买..." sentences look like reviews to it); chosen on the query suite's dev half."""
+PURCHASE_INTENTS = frozenset({"search", "browse", "compare"})
+"""Intents whose text gets the English product guess (query/phrase.py): a guess by position is only worth making
+where the text asks for a product."""
 OVERRIDABLE = frozenset({"review", "other", "support", "compare", UNCERTAIN})
 COMPARE_CUES = re.compile(
     r"(\bcompare\b|\bvs\.?(?=\s)|\bversus\b|\bor\b|\bbetter\b|\bdifference\b|对比|比较|哪个|哪款|还是|区别)",
@@ -97,9 +100,12 @@ class QueryUnderstander:
         constrained = reading.price is not None or bool(reading.negations)
         label = decide(intent.label, text, constrained, reading.entities)
         compared = comparison(text) if label == "compare" else None
+        entities = reading.entities
+        if reading.guess is not None and label in PURCHASE_INTENTS:
+            entities = sorted([*entities, reading.guess], key=lambda e: e.start)
         rule = None if label == intent.label else "purchase cue" if PURCHASE_CUES.search(text) else "constraints"
         return Understanding(reading.norm.raw, label, intent.confidence if rule is None else
-                             intent.probabilities.get(label, 0.0), reading.entities, reading.price,
+                             intent.probabilities.get(label, 0.0), entities, reading.price,
                              reading.negations, compared, reading.truncated, rule)  # fmt: skip
 
 
