@@ -30,7 +30,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Interest state", ("interest_update",)),
     ("Next interest, conversion, demand", ("shortterm", "conversion", "trends")),
     ("Migration detection", ("migration",)),
-    ("Shopper queries", ("intents", "ner", "compare")),
+    ("Shopper queries", ("intents", "ner", "query", "compare")),
     ("Exploration and off-policy evaluation", ("ope", "replay")),
     ("Scale and GPU", ("scale", "gpu")),
 )
