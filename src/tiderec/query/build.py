@@ -16,6 +16,7 @@ import torch
 from tiderec.ingest.datasets import data_root
 from tiderec.query.ner import TrainConfig, TrainedTagger, prf, read_dictionaries, spans, train_tagger
 from tiderec.query.ner_splits import title_splits
+from tiderec.query.tagger import TaggerConfig
 from tiderec.query.understand import intent_model
 
 QUERY_ARTEFACTS = Path("runs/query")
@@ -25,7 +26,9 @@ BUILD_VERSION = 1
 
 
 def _quick() -> TrainConfig:
-    return TrainConfig(epochs=20, patience=5)
+    """20 epochs at most, 5 without a better validation F1 to stop; dropout 0.5 (on validation titles, product / brand
+    F1: 0.766 / 0.651 against 0.755 / 0.577 with dropout 0.3 and 0.747 / 0.606 without bigram embeddings)."""
+    return TrainConfig(TaggerConfig(dropout=0.5), epochs=20, patience=5)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ SCRIPT_GAP = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[A-Za-z0-9])|(?<=[A-Za-z0-9]
 PUNCT = " ,.!?;:，。！？；：、()（）[]【】\"'“”‘’_/|~*#@&="
 LEAD = PUNCT + "的了把买要想"
 TRAIL = PUNCT + "的了"
-NOT_ENTITY = frozenset("我你他她它想买要找给帮请有没一二两个件双台只款些点")
-"""Single characters a trimmed span may end as that are never an entity of a shopper query."""
+NOT_ENTITY = frozenset("我你他她它想买要找给帮请有没一二两个件双台只款些点的") | frozenset(
+    {"还是", "帮我找", "什么", "有没有", "我想买", "我要", "想要", "多少钱", "哪个"}
+)
+"""Characters and words a trimmed span may end as that are never an entity of a shopper query."""
 MODEL_AFTER = re.compile(r"\s+([A-Za-z0-9][A-Za-z0-9+-]*(?:\s+[A-Za-z0-9][A-Za-z0-9+-]*){0,3})")
 
 
