@@ -6,44 +6,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.query.conftest import SampledIntents
 from tiderec.cli.main import cli
-from tiderec.ingest.datasets import data_root
 from tiderec.query.entities import Lexicon
-from tiderec.query.intent import IntentModel, LabelledText, read_intents
+from tiderec.query.intent import IntentModel, LabelledText
 from tiderec.query.ner import Sentence, TrainConfig, TrainedTagger, train_tagger
-from tiderec.query.softmax import SoftmaxClassifier, fit_softmax
+from tiderec.query.softmax import SoftmaxClassifier
 from tiderec.query.tagger import TaggerConfig
 from tiderec.query.understand import QueryUnderstander
-from tiderec.text.encoders import load_encoder
-from tiderec.text.encoders.base import EncoderConfig
-
-PER_INTENT, HELD_OUT = 60, 10
-
-
-def _sample() -> tuple[list[LabelledText], list[LabelledText]]:
-    rows = read_intents(data_root() / "queries" / "intents.dev.jsonl")
-    rng = np.random.default_rng(0)
-    train, test = [], []
-    for key in sorted({(r.lang, r.intent) for r in rows}):
-        group = [r for r in rows if (r.lang, r.intent) == key]
-        picks = rng.permutation(len(group))[: PER_INTENT + HELD_OUT]
-        train += [group[i] for i in picks[:PER_INTENT]]
-        test += [group[i] for i in picks[PER_INTENT:]]
-    return train, test
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[IntentModel, list[LabelledText], Path]:
-    train, test = _sample()
-    encoder = load_encoder(EncoderConfig(name="use", threads=2))
-    classifier = fit_softmax(encoder.encode_queries([r.text for r in train]), [r.intent for r in train])
+def trained(
+    sampled_intents: SampledIntents, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[IntentModel, list[LabelledText], Path]:
     folder = tmp_path_factory.mktemp("intent")
-    classifier.save(folder)
-    return IntentModel(encoder, SoftmaxClassifier.load(folder), threshold=0.0), test, folder
+    sampled_intents.classifier.save(folder)
+    model = IntentModel(sampled_intents.encoder, SoftmaxClassifier.load(folder), threshold=0.0)
+    return model, sampled_intents.held_out, folder
 
 
 def test_each_intent_in_each_language_is_recognised(trained: tuple[IntentModel, list[LabelledText], Path]) -> None:
