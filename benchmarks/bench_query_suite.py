@@ -5,7 +5,8 @@ precision/recall/F1 per type, and whether every README example is read right.
 
 Usage:
   .venv/bin/python -m benchmarks.bench_query_suite --split dev|test [--threads 1]
-Protocol: the rules were tuned on the dev half only; the test half is scored once. The artefacts are the ones
+Protocol: the rules were chosen on the dev half and the pools' cross-validated predictions (bench_intents), never
+on the test half; the test half is scored once. The artefacts are the ones
 `tiderec query build` makes (runs/query/intent, runs/query/tagger).
 Writes benchmarks/results/query_suite_<split>.{json,md}.
 """
@@ -43,6 +44,8 @@ def main() -> None:
     understander = QueryUnderstander(
         intent_model(QUERY_ARTEFACTS / "intent", threads=args.threads), Lexicon.of(), tagger
     )
+    built = QUERY_ARTEFACTS / "tagger" / "build.json"
+    recipe = json.loads(built.read_text(encoding="utf-8")) if built.is_file() else None
     cases = [c for c in read_suite(SUITE) if c.split == args.split]
     results = understander.understand([c.text for c in cases])
     by_lang = {lang: score([c for c in cases if c.lang == lang], [r for c, r in zip(cases, results, strict=True)
@@ -52,9 +55,15 @@ def main() -> None:
     wrong = {c.id: f"{c.text!r}: " + "; ".join(m) for c, r in zip(cases, results, strict=True) if (m := mistakes(c, r))}
     meta = {
         "command": f"python -m benchmarks.bench_query_suite --split {args.split} --threads {args.threads}",
-        "protocol": "rules tuned on the dev half only; the test half scored once",
+        "protocol": "rules chosen on the dev half and the pools' cross-validated predictions (bench_intents); "
+        "the test half scored once",
         "data": f"benchmarks/data/query_suite.jsonl, {args.split} half: {len(cases)} queries",
         "artefacts": f"{QUERY_ARTEFACTS}/intent, {QUERY_ARTEFACTS}/tagger (tiderec query build)",
+        "tagger": "no build record"
+        if recipe is None
+        else f"build recipe {recipe['version']}: "
+        f"{len(recipe['validation_f1_per_epoch'])} epochs run ({recipe['build']['train']['epochs']} at most), dropout "
+        f"{recipe['build']['train']['model']['dropout']}; validation F1 {recipe['validation_f1_per_type']['all']}",
         "device": f"CPU ({args.threads} threads); {platform.platform()}",
         "commit": git_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
