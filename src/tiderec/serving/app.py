@@ -4,6 +4,7 @@ scopes, request and batch limits, per-key rate limits, precise 4xx errors and no
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import socket
@@ -20,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tiderec.errors import TiderecError
+from tiderec.errors import StorageError, TiderecError
 from tiderec.serving.keys import Key
 from tiderec.serving.service import EventIn, ItemIn, Service
 
@@ -129,6 +130,8 @@ class Guard:
 PUBLISH_SECONDS = 1.0
 """How often a process publishes its request metrics to the database (and on each /metrics read)."""
 
+log = logging.getLogger("tiderec.serve")
+
 
 def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
     """The app over a loaded service; nothing is created at import time. Its request metrics are published to the
@@ -142,18 +145,25 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
         service.publish_metrics(worker, metrics.rows())
         metrics.changes -= changes
 
+    def publish_quietly() -> None:
+        """Publish in the background: while the database is down, the counts wait for the next try."""
+        try:
+            publish()
+        except StorageError as exc:
+            log.warning("request metrics not published: %s", exc)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async def publisher() -> None:
             while True:
                 await asyncio.sleep(PUBLISH_SECONDS)
                 if metrics.changes:
-                    publish()
+                    publish_quietly()
 
         task = asyncio.create_task(publisher())
         yield
         task.cancel()
-        publish()
+        publish_quietly()
 
     app = FastAPI(title="tiderec", version="1", description="Interests that move in real time.", lifespan=lifespan)
     buckets: dict[str, tuple[float, float]] = {}
@@ -162,6 +172,14 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
     @app.exception_handler(TiderecError)
     async def user_error(request: Request, exc: TiderecError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(StorageError)
+    async def unavailable(request: Request, exc: StorageError) -> JSONResponse:
+        """The database cannot serve now (down, restarting, full). The request's transaction was rolled back, or
+        its commit's outcome is unknown (the connection died during COMMIT): sending it again is safe, a batch
+        of events already committed is counted as duplicates."""
+        headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse({"error": str(exc)}, status_code=503, headers=headers)
 
     def scope(name: str) -> Callable[..., Awaitable[Key]]:
         async def check(x_api_key: Annotated[str | None, Header()] = None) -> Key:
@@ -188,7 +206,8 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> dict[str, Any]:
-        return {"status": "ready", "items": len(service.catalogue.titles)}
+        """Ready: the catalogue is loaded and the database answers (503 with the reason while it does not)."""
+        return service.readiness()
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics_text() -> str:

@@ -25,7 +25,7 @@ from tiderec.dynamics.plot import timeline_svg
 from tiderec.dynamics.space import InterestSpace, interest_space
 from tiderec.dynamics.timeline import timeline
 from tiderec.dynamics.trends import rising_falling
-from tiderec.errors import ConfigError, DatasetError, RequestError, TiderecError
+from tiderec.errors import ConfigError, DatasetError, RequestError, StorageError, TiderecError
 from tiderec.explore.greedy import EpsilonGreedy, Greedy
 from tiderec.explore.seeding import request_seed
 from tiderec.interest.codec import decode
@@ -159,6 +159,9 @@ class Service:
         try:
             reloaded = self.reload_model()
             log.info("model %s loaded, following another process", reloaded["model_version"])
+        except StorageError as exc:
+            self._followed = ""  # tried again on a later call, once the database answers
+            log.warning("another process published a new model; following it waits for the database: %s", exc)
         except TiderecError as exc:
             log.warning("another process published a new model; this one keeps its model: %s", exc)
 
@@ -440,9 +443,9 @@ class Service:
                 if self.catalogue_version != seen:
                     continue
                 previous = self.context.model_version
+                self._publish_model(served.version)  # first: a database that is down leaves the old model in place
                 self.recommender = recommender
                 self.context = replace(self.context, encoder=served.encoder, model_version=served.version)
-                self._publish_model(served.version)
                 break
         return {"model_version": served.version, "previous_version": previous,
                 "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
@@ -453,6 +456,11 @@ class Service:
         with self.lock:
             self._sync()
             yield
+
+    def readiness(self) -> dict[str, Any]:
+        """Catalogue size and model in service, after a read of the database (StorageError while it is down)."""
+        with self._synced():
+            return {"status": "ready", "items": len(self.catalogue.titles), "model_version": self.context.model_version}
 
     def check_key(self, key: str | None) -> Key | None:
         with self.lock:
@@ -531,7 +539,9 @@ def served_model(folder: Path, vocab: Vocabulary) -> ServedModel:
     except TiderecError:
         raise
     except Exception as exc:
-        raise ConfigError(f"{folder}: the model does not load ({type(exc).__name__}: {exc})") from None
+        reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        reason = reason if len(reason) <= 400 else reason[:399] + "…"
+        raise ConfigError(f"{folder}: the model does not load ({type(exc).__name__}: {reason})") from None
     ids, catalogue = saved.item_vocab.ids, vocab.ids
     if len(ids) > len(catalogue) or not ids.equals(catalogue.head(len(ids)), check_names=False):
         raise ConfigError(
