@@ -6,8 +6,8 @@ leaves work uncommitted by accident.
 
 A database that cannot serve right now (PostgreSQL stopped or restarting, a full disk, an I/O error) raises
 `StorageError` with the driver's reason in one line, and a transaction it broke is rolled back, so nothing of it
-is committed. A lost PostgreSQL connection is opened again by a later call (at most one try every
-RECONNECT_SECONDS; calls in between fail at once rather than wait on a server that is down), so a service
+is committed. A lost PostgreSQL connection is opened again by a later call (after a failed try, the next one
+waits RECONNECT_SECONDS; calls in between fail at once rather than wait on a server that is down), so a service
 recovers by itself once its database is back.
 """
 
@@ -27,7 +27,7 @@ Dialect = Literal["sqlite", "postgresql"]
 BLOB = {"sqlite": "BLOB", "postgresql": "BYTEA"}
 
 RECONNECT_SECONDS = 0.5
-"""The least time between two tries to open a lost PostgreSQL connection again."""
+"""After a failed try to open a lost PostgreSQL connection again, how long calls fail at once before the next."""
 
 CONNECT_TIMEOUT_SECONDS = 2
 """How long opening a PostgreSQL connection may wait (libpq's connect_timeout; one in the URL wins)."""
@@ -81,7 +81,7 @@ class Database:
 
     def _connection(self) -> Any:
         """The open connection. A lost PostgreSQL connection is opened again here, outside a transaction only (the
-        rest of a transaction must not run on a new connection), at most once every RECONNECT_SECONDS."""
+        rest of a transaction must not run on a new connection); a failed try is repeated after RECONNECT_SECONDS."""
         if self.dialect == "sqlite" or not self._conn.closed:
             return self._conn
         if self._depth:
@@ -89,10 +89,10 @@ class Database:
         now = time.monotonic()
         if now < self._retry_at:
             raise StorageError("the database is unreachable (reconnecting); retry shortly")
-        self._retry_at = now + RECONNECT_SECONDS
         try:
             self._conn = self._connect()
         except self._driver_errors as exc:
+            self._retry_at = now + RECONNECT_SECONDS
             raise StorageError(f"the database is unreachable: {_first_line(exc)}") from exc
         return self._conn
 
@@ -140,7 +140,6 @@ class Database:
             except self._driver_errors:
                 if not self._stale():
                     raise
-                self._retry_at = 0.0
                 rows = self._connection().execute(self.sql(statement), tuple(params)).fetchall()
         return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows]
 
@@ -163,8 +162,10 @@ class Database:
         self._depth = 1
         try:
             if self.dialect == "postgresql":
-                with self._guarded(), conn.transaction():
+                with self._guarded(), conn.transaction() as tx:
                     yield
+                if tx.status != tx.Status.COMMITTED:  # psycopg ends a transaction on a lost connection silently
+                    raise StorageError("the database connection was lost before the commit; nothing was committed")
                 return
             fcntl.flock(self._writers, fcntl.LOCK_EX)
             try:
