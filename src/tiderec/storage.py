@@ -17,7 +17,7 @@ import fcntl
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -158,15 +158,20 @@ class Database:
             finally:
                 self._depth -= 1
             return
+        if self.dialect == "postgresql":
+            with self._guarded(), ExitStack() as stack:
+                tx = self._begin(stack)
+                self._depth = 1
+                try:
+                    yield
+                finally:
+                    self._depth = 0
+            if tx.status != tx.Status.COMMITTED:  # psycopg ends a transaction on a lost connection silently
+                raise StorageError("the database connection was lost before the commit; nothing was committed")
+            return
         conn = self._connection()
         self._depth = 1
         try:
-            if self.dialect == "postgresql":
-                with self._guarded(), conn.transaction() as tx:
-                    yield
-                if tx.status != tx.Status.COMMITTED:  # psycopg ends a transaction on a lost connection silently
-                    raise StorageError("the database connection was lost before the commit; nothing was committed")
-                return
             fcntl.flock(self._writers, fcntl.LOCK_EX)
             try:
                 with self._guarded():
@@ -182,6 +187,16 @@ class Database:
                 fcntl.flock(self._writers, fcntl.LOCK_UN)
         finally:
             self._depth = 0
+
+    def _begin(self, stack: ExitStack) -> Any:
+        """A PostgreSQL transaction entered on `stack`. A connection found dead at BEGIN (a server restarted since
+        its last use; nothing of the transaction was sent) is replaced once."""
+        try:
+            return stack.enter_context(self._connection().transaction())
+        except self._driver_errors:
+            if not self._conn.closed:
+                raise
+            return stack.enter_context(self._connection().transaction())
 
     def close(self) -> None:
         self._conn.close()
