@@ -70,6 +70,8 @@ class Shop:
     acknowledged: Counter[str] = field(default_factory=Counter)
     in_doubt: Counter[str] = field(default_factory=Counter)
     last_ts: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    """The first answers >= 500, with their bodies."""
 
     def record(self, route: str, status: int | str, sent: float) -> None:
         """One answer (or client error) of a request sent at `sent` (time.monotonic()), kept under its minute."""
@@ -121,6 +123,8 @@ async def one_request(client: httpx.AsyncClient, shop: Shop, route: str, rng: ra
             shop.in_doubt[user] += len(events)
         return
     shop.record(route, answer.status_code, sent)
+    if answer.status_code >= 500 and len(shop.errors) < 10:
+        shop.errors.append(f"{route} {answer.status_code}: {answer.text[:300]}")
     if events:
         if answer.status_code == 200:
             shop.acknowledged[user] += len(events)
@@ -277,6 +281,8 @@ def markdown(report: dict[str, Any]) -> str:
         by = {r["minute"]: r for r in rows}
         cells = [f"{by[m]['p50_ms']} / {by[m]['p99_ms']} ({by[m]['n']:.0f})" if m in by else "" for m in minutes]
         lines.append(f"| {route} | " + " | ".join(cells) + " |")
+    if report["server_errors"]:
+        lines += ["", "Server errors (the first 10):", "", *(f"- {error}" for error in report["server_errors"])]
     lines += ["", "Answers per route and status: " + ", ".join(f"{r} {s}: {n}" for (r, s), n in report["_statuses"]),
               "", report["note"]]  # fmt: skip
     return "\n".join(lines) + "\n"
@@ -343,6 +349,7 @@ def main() -> None:
         "events": {"acknowledged": sum(shop.acknowledged.values()), "found": sum(found.values()), "users": len(users),
                    "missing": missing, "in_doubt": sum(shop.in_doubt.values())},
         "_statuses": sorted(shop.statuses.items(), key=lambda row: (row[0][0], str(row[0][1]))),
+        "server_errors": shop.errors,
         "per_minute": per_minute(shop),
         "samples": samples,
         "note": "Load generator and server share this machine's cores. `missing`: acknowledged events not in the "
