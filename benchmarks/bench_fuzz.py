@@ -3,7 +3,8 @@ Retail, its interest model, query understanding, SQLite, two workers): schemathe
 --examples requests per operation (fewer where the operation's inputs run out first), each sent with an admin key
 and with none; every answer must be below 500. After each `POST /v1/events` answered 200, the first event's user
 is read back (`GET /v1/users/{id}/interests`: 200 with at least one event): the sequence that the schema's links
-would chain, had FastAPI's schema any. The suite's test (`tests/serving/test_fuzz.py`) keeps 25 per operation.
+would chain, had FastAPI's schema any. The dashboard, whose key travels as ?key=, gets the admin key there.
+The suite's test (`tests/serving/test_fuzz.py`) keeps 25 per operation.
 
 Usage:
   .venv/bin/python -m benchmarks.bench_fuzz --examples 500
@@ -21,6 +22,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import schemathesis
@@ -37,7 +39,7 @@ ROOT = RUNS.parent / "fuzz"
 
 
 def fuzz_operation(operation: Any, base: str, key: str, examples: int) -> dict[str, Any]:
-    """Run one operation's generated cases; status counts, server errors (first 5) and read-backs."""
+    """Run one operation's generated cases; status counts, server errors and failed read-backs (the first 5)."""
     statuses: Counter[int] = Counter()
     errors: list[str] = []
     cases = {"n": 0, "read_back": 0, "read_back_failed": 0}
@@ -49,7 +51,8 @@ def fuzz_operation(operation: Any, base: str, key: str, examples: int) -> dict[s
     def run(case: Any) -> None:
         cases["n"] += 1
         for headers in ({"X-API-Key": key}, {}):
-            response = case.call(base_url=base, headers=headers, timeout=60)
+            params = {"key": key} if headers and case.path.startswith("/dashboard/") else None  # its key is ?key=
+            response = case.call(base_url=base, headers=headers, params=params, timeout=60)
             statuses[response.status_code] += 1
             if response.status_code >= 500 and len(errors) < 5:
                 errors.append(f"{case.method} {case.path} {response.status_code}: {response.text[:200]}")
@@ -57,10 +60,13 @@ def fuzz_operation(operation: Any, base: str, key: str, examples: int) -> dict[s
                 events = (case.body or {}).get("events") or []
                 if events:
                     cases["read_back"] += 1
-                    answer = reader.get(f"/v1/users/{events[0]['user_id']}/interests")
+                    user = str(events[0]["user_id"])
+                    answer = reader.get(f"/v1/users/{quote(user, safe='')}/interests")
                     statuses[answer.status_code] += 1
                     if answer.status_code != 200 or answer.json()["events"] < 1:
                         cases["read_back_failed"] += 1
+                        if len(errors) < 5:
+                            errors.append(f"read back of user {user!r}: {answer.status_code} {answer.text[:200]}")
 
     started = time.perf_counter()
     run()

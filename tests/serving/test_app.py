@@ -133,3 +133,16 @@ def test_dashboard_page(setup: Setup) -> None:
         assert f"id='{section}'" in page.text
     assert "<svg" in page.text
     assert "<rect" in page.text
+
+
+def test_a_user_id_with_a_slash_is_read_and_forgotten_like_any_other(setup: Setup) -> None:
+    client, keys, _ = setup
+    admin = {"X-API-Key": keys["admin"]}
+    events = [{"user_id": "shop/42", "item_id": f"t{i}", "ts": 1_700_000_000 + i} for i in range(3)]
+    assert client.post("/v1/events", json={"events": events}, headers=admin).status_code == 200
+    assert client.get("/v1/users/shop%2F42/interests", headers=admin).json()["events"] == 3
+    listed = client.get("/v1/users/shop%2F42/recommendations", headers=admin)
+    assert listed.json()["user_id"] == "shop/42"
+    assert client.get("/v1/users/shop/interests", headers=admin).json()["events"] == 0
+    assert client.delete("/v1/users/shop%2F42", headers=admin).json() == {"deleted": True}
+    assert client.get("/v1/users/shop%2F42/interests", headers=admin).json()["events"] == 0

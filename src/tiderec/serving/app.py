@@ -199,6 +199,8 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
         return check
 
     ingest, read, admin = Depends(scope("ingest")), Depends(scope("read")), Depends(scope("admin"))
+    # User ids in paths match with `:path`, so that an id holding "/" (sent as %2F, which the server decodes before
+    # routing) can be read and forgotten like any other: the fuzz run ingested such ids and could not read them.
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -222,7 +224,7 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
         events = [EventIn(e.user_id, e.item_id, round(e.ts * 1e6), e.event_type) for e in body.events]
         return JSONResponse(service.ingest(events))
 
-    @app.get("/v1/users/{user_id}/recommendations", dependencies=[read])
+    @app.get("/v1/users/{user_id:path}/recommendations", dependencies=[read])
     async def recommendations(
         user_id: str,
         k: Annotated[int, Query(ge=1, le=200, description="List length; a smaller catalogue gives all it can")] = 10,
@@ -239,7 +241,7 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
         now_us = None if now is None else round(now * 1e6)
         return JSONResponse(service.recommend(user_id, k, explore, now_us, exclude_seen))
 
-    @app.get("/v1/users/{user_id}/interests", dependencies=[read])
+    @app.get("/v1/users/{user_id:path}/interests", dependencies=[read])
     async def interests(user_id: str) -> JSONResponse:
         return JSONResponse(service.interests(user_id))
 
@@ -257,7 +259,7 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
     def trends(top: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, Any]:
         return service.trends(top)
 
-    @app.get("/dashboard/{user_id}", response_class=HTMLResponse)
+    @app.get("/dashboard/{user_id:path}", response_class=HTMLResponse)
     async def dashboard(user_id: str, key: str = "") -> str:
         """The HTML dashboard; a browser passes its read key as ?key= (use it on trusted networks only)."""
         await scope("read")(key)
@@ -268,7 +270,7 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
         """Swap in the model that retraining wrote to the service's model folder, without downtime."""
         return service.reload_model()
 
-    @app.delete("/v1/users/{user_id}", dependencies=[admin])
+    @app.delete("/v1/users/{user_id:path}", dependencies=[admin])
     def forget(user_id: str) -> dict[str, bool]:
         return {"deleted": service.forget(user_id)}
 
