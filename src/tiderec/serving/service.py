@@ -227,8 +227,8 @@ class Service:
 
     def _count(self, events: list[EventIn]) -> None:
         """Per UTC day and interest, events seen (the population view behind /v1/trends). Rows are written in key
-        order, so two processes' batches lock shared rows in the same order: in any order, PostgreSQL found
-        deadlocks between two workers (2 batches in 4,000 of a soak run; answered 503, the states committed)."""
+        order, so that two processes' batches lock shared rows in the same order and cannot deadlock on
+        PostgreSQL (in event order, a soak run answered 2 of 1,945 batches 503 after their states committed)."""
         counts: dict[tuple[int, int], int] = {}
         for e in events:
             index = self.catalogue.vocab.index_of(e.item_id)
