@@ -201,7 +201,7 @@ def fit(
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
-    if device == "cpu":
+    if device == "cpu" and config.loss == "ce":
         reuse_large_blocks()
     rng = seed_everything(config.seed)
     windows = training_windows(train, config.max_len)
