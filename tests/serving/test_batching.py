@@ -45,7 +45,7 @@ def test_a_lone_request_runs_at_once_and_a_failing_batch_fails_each_request() ->
     failing: MicroBatcher[int, int] = MicroBatcher(broken)
 
     async def main() -> list[int | BaseException]:
-        return await asyncio.gather(failing.submit(1), failing.submit(2), return_exceptions=True)
+        return list(await asyncio.gather(failing.submit(1), failing.submit(2), return_exceptions=True))
 
     assert [str(a) for a in asyncio.run(main())] == ["database gone", "database gone"]
     with pytest.raises(ValueError, match="at least 1"):
