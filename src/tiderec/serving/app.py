@@ -22,8 +22,9 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tiderec.errors import StorageError, TiderecError
+from tiderec.serving.batching import MicroBatcher
 from tiderec.serving.keys import Key
-from tiderec.serving.service import EventIn, ItemIn, Service
+from tiderec.serving.service import EventIn, ItemIn, RecommendIn, Service
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,8 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
 
     app = FastAPI(title="tiderec", version="1", description="Interests that move in real time.", lifespan=lifespan)
     buckets: dict[str, tuple[float, float]] = {}
+    lists = MicroBatcher(service.recommend_many)
+    app.state.recommendation_batches = lists
     app.add_middleware(Guard, limits=lim, metrics=metrics)
 
     @app.exception_handler(TiderecError)
@@ -237,9 +240,10 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
         ] = None,
     ) -> JSONResponse:
         """The user's list now: the model's own score (what `tiderec evaluate` ranks with), a live query's term on
-        top, exploration when asked; `fallback` names what served a user with no known history."""
+        top, exploration when asked; `fallback` names what served a user with no known history. Requests that
+        arrive together are scored together (`MicroBatcher`)."""
         now_us = None if now is None else round(now * 1e6)
-        return JSONResponse(service.recommend(user_id, k, explore, now_us, exclude_seen))
+        return JSONResponse(await lists.submit(RecommendIn(user_id, k, explore, now_us, exclude_seen)))
 
     @app.get("/v1/users/{user_id:path}/interests", dependencies=[read])
     async def interests(user_id: str) -> JSONResponse:

@@ -71,7 +71,10 @@ class ServeConfig:
 
 
 def build_app(config: ServeConfig) -> FastAPI:
-    """Load the service and wrap it in the app (one process's share of the per-key rate limit)."""
+    """Load the service and wrap it in the app (one process's share of the per-key rate limit). What is loaded
+    lives as long as the process, so it leaves the garbage collector's generations (`gc.freeze`): full
+    collections then scan only what requests allocate, not the catalogue, model and libraries (their pauses were
+    the recommendations' p99 under load)."""
     from tiderec.serving.app import Limits, create_app
     from tiderec.serving.service import limit_threads, load_service, secret_folder
 
@@ -84,7 +87,10 @@ def build_app(config: ServeConfig) -> FastAPI:
         path(config.intent_dir), secrets, IndexConfig(engine=config.index, hnsw_dim=config.hnsw_dim or None),
     )  # fmt: skip
     limit_threads(config.threads)
-    return create_app(service, Limits(per_second=config.rate_limit / config.workers))
+    app = create_app(service, Limits(per_second=config.rate_limit / config.workers))
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def listening_socket(host: str, port: int, listen: bool = True) -> socket.socket:

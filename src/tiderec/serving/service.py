@@ -8,7 +8,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from html import escape
@@ -46,7 +46,7 @@ from tiderec.interest.store import SQLStateStore, StateStore
 from tiderec.query.entities import Lexicon
 from tiderec.query.understand import QueryUnderstander, intent_model
 from tiderec.ranking.retrieval import IndexConfig
-from tiderec.recommender import Recommender, RecommenderConfig, ServingModel
+from tiderec.recommender import Recommender, RecommenderConfig, Request, Served, ServingModel
 from tiderec.serving.keys import Key, KeyStore, pseudonym
 from tiderec.serving.privacy import mask_pii
 from tiderec.storage import Database, is_url
@@ -76,6 +76,18 @@ class ItemIn:
     title: str
     price: float | None = None
     category: str | None = None
+
+
+@dataclass(frozen=True)
+class RecommendIn:
+    """One recommendation request: whose list, how long, with exploration or not, at which moment (µs; None:
+    the clock) and whether seen items are left out (None: the model's default)."""
+
+    user_id: str
+    k: int
+    explore: bool = False
+    now_us: int | None = None
+    exclude_seen: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -262,13 +274,29 @@ class Service:
                        "q": float(f"{t.q:.3g}")} for t in moves],
         }  # fmt: skip
 
-    def _recommend(
-        self, user_id: str, k: int, explore: bool = False, now_us: int | None = None, exclude_seen: bool | None = None
-    ) -> dict[str, Any]:
-        now = now_us if now_us is not None else time.time_ns() // 1000
-        state = self._state(user_id)
-        policy = self.explorer if explore else Greedy()
-        served = self.recommender.recommend(state, k, now, request_seed(0, user_id, now), policy, exclude_seen)
+    def _recommend_many(self, asks: Sequence[RecommendIn]) -> list[dict[str, Any] | TiderecError]:
+        """Each ask's list (or its error): the states read in one query, the users scored together."""
+        clock = time.time_ns() // 1000
+        keys = [pseudonym(self.secret, a.user_id) for a in asks]
+        stored = self.store.payloads(keys)
+        out: list[dict[str, Any] | TiderecError | None] = [None] * len(asks)
+        requests: list[tuple[int, Request]] = []
+        for at, (ask, key) in enumerate(zip(asks, keys, strict=True)):
+            now = ask.now_us if ask.now_us is not None else clock
+            try:
+                state = self._decoded(key, stored.get(key))
+            except TiderecError as exc:
+                out[at] = exc
+                continue
+            policy = self.explorer if ask.explore else Greedy()
+            seed = request_seed(0, ask.user_id, now)
+            requests.append((at, Request(state, ask.k, now, seed, policy, ask.exclude_seen)))
+        served = self.recommender.recommend_many([request for _, request in requests])
+        for (at, _), one in zip(requests, served, strict=True):
+            out[at] = one if isinstance(one, TiderecError) else self._listed(asks[at].user_id, one)
+        return [o for o in out if o is not None]
+
+    def _listed(self, user_id: str, served: Served) -> dict[str, Any]:
         items = served.items
         return {
             "user_id": user_id,
@@ -480,8 +508,16 @@ class Service:
         self, user_id: str, k: int, explore: bool = False, now_us: int | None = None, exclude_seen: bool | None = None
     ) -> dict[str, Any]:
         """Up to k items for the user at now_us (default: the clock); exclude_seen None: the model's default."""
+        (out,) = self.recommend_many([RecommendIn(user_id, k, explore, now_us, exclude_seen)])
+        if isinstance(out, TiderecError):
+            raise out
+        return out
+
+    def recommend_many(self, asks: Sequence[RecommendIn]) -> list[dict[str, Any] | TiderecError]:
+        """`recommend` for several requests at once (the service's batcher): one sync, one read, one model pass;
+        a request that fails gets its error, the others their lists."""
         with self._synced():
-            return self._recommend(user_id, k, explore, now_us, exclude_seen)
+            return self._recommend_many(asks)
 
     def interests(self, user_id: str) -> dict[str, Any]:
         with self._synced():
