@@ -227,7 +227,7 @@ def start(
     args += ENGINES[index][0]
     if model is not None:
         args += ["--model", str(model)]
-    return start_server(args, port, timeout=300)
+    return start_server(args, port, timeout=900)
 
 
 def wrk(binary: str, url: str, key: str, lua: str, connections: int, seconds: int) -> dict[str, float]:
