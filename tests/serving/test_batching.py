@@ -30,7 +30,7 @@ def test_concurrent_requests_share_batches_and_keep_their_own_answers() -> None:
     assert [a for a in answers if not isinstance(a, BaseException)] == [0, 4, 8, 12, 16]
     assert [str(a) for a in answers if isinstance(a, ValueError)] == [f"odd {i}" for i in range(1, 10, 2)]
     assert calls == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    assert batcher.sizes == [4, 4, 2]
+    assert list(batcher.sizes) == [4, 4, 2]
 
 
 def test_a_lone_request_runs_at_once_and_a_failing_batch_fails_each_request() -> None:

@@ -9,6 +9,7 @@ Alone, a request is a batch of one (no waiting: the flush runs as soon as the lo
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -26,8 +27,8 @@ class MicroBatcher(Generic[In, Out]):
             raise ValueError(f"limit {limit}: expected at least 1")
         self.run, self.limit = run, limit
         self.pending: list[tuple[In, asyncio.Future[Out]]] = []
-        self.sizes: list[int] = []
-        """The size of each batch run so far (kept for the last 1,000 batches)."""
+        self.sizes: deque[int] = deque(maxlen=1000)
+        """The sizes of the last 1,000 batches run."""
 
     async def submit(self, item: In) -> Out:
         loop = asyncio.get_running_loop()
@@ -41,7 +42,7 @@ class MicroBatcher(Generic[In, Out]):
         batch, self.pending = self.pending[: self.limit], self.pending[self.limit :]
         if self.pending:
             asyncio.get_running_loop().call_soon(self._flush)
-        self.sizes = [*self.sizes[-999:], len(batch)]
+        self.sizes.append(len(batch))
         try:
             answers: Sequence[Out | Exception] = self.run([item for item, _ in batch])
         except Exception as exc:  # the batch failed as a whole: every request in it gets the error
