@@ -98,6 +98,10 @@ class EventIn:
     event_type: str
 
 
+DECODED_STATES = 4096
+"""How many users' decoded states a service process keeps (tens of kB each)."""
+
+
 class Service:
     def __init__(
         self,
@@ -120,6 +124,8 @@ class Service:
         self.explorer = EpsilonGreedy()
         self.lock = threading.RLock()
         """Serialises calls: the event loop (hot paths) and worker threads (slow ones) share the connections."""
+        self.decoded: dict[str, tuple[bytes, InterestState]] = {}
+        """Recently decoded states by user key, least recently read first (see `_decoded`)."""
         self.db = keys.db
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS interest_counts (day BIGINT, interest INTEGER, n BIGINT NOT NULL, "
@@ -203,7 +209,18 @@ class Service:
         return self._decoded(key, self.store.payload(key))
 
     def _decoded(self, key: str, raw: bytes | None) -> InterestState:
-        return initial(key, self.context) if raw is None else refresh(decode(raw), self.context)
+        """The state stored as `raw`; the last DECODED_STATES decodings are kept, each with the bytes it came from,
+        so a user read again without new events is not decoded again (states are immutable; decoding was about
+        a tenth of a served list's CPU). A user with no stored state (forgotten) leaves the kept ones at once.
+        Callers hold the service's lock."""
+        kept = self.decoded.pop(key, None)
+        if raw is None:
+            return initial(key, self.context)
+        state = kept[1] if kept is not None and kept[0] == raw else decode(raw)
+        self.decoded[key] = (raw, state)
+        if len(self.decoded) > DECODED_STATES:
+            del self.decoded[next(iter(self.decoded))]
+        return refresh(state, self.context)
 
     def _ingest(self, events: list[EventIn]) -> dict[str, int]:
         """Fold events into their users' states and commit them (one transaction for the batch); the model runs
@@ -305,7 +322,7 @@ class Service:
             "exclude_seen": served.exclude_seen,
             "items": [
                 {
-                    "item_id": self.catalogue.vocab.ids[int(i)],
+                    "item_id": self.catalogue.vocab.id_of(int(i)),
                     "title": self.catalogue.titles[int(i)],
                     "score": round(float(s), 5),
                     "propensity": round(float(p), 6),
@@ -449,7 +466,9 @@ class Service:
         )
 
     def _forget(self, user_id: str) -> bool:
-        return self.store.delete(pseudonym(self.secret, user_id))
+        key = pseudonym(self.secret, user_id)
+        self.decoded.pop(key, None)
+        return self.store.delete(key)
 
     def reload_model(self) -> dict[str, Any]:
         """Load the model folder again (a retraining wrote a new model there) and swap it in while requests go on:
