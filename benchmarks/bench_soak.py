@@ -303,6 +303,7 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="suffix of the results file names")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    commit = git_commit()  # the code the server starts with (the tree may change during a long run)
     cleaned, model, label = online_retail()
     items = read_cleaned(cleaned).items.frame
     queries = [r.text for r in read_intents(data_root() / "queries" / "intents.dev.jsonl") if r.lang == "en"]
@@ -340,7 +341,7 @@ def main() -> None:
     missing = sum(max(0, shop.acknowledged[u] - found[u]) for u in users)
     report: dict[str, Any] = {
         "command": "python -m benchmarks.bench_soak " + " ".join(sys.argv[1:]),
-        "commit": git_commit(),
+        "commit": commit,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
         "db": "PostgreSQL (scripts/postgres.sh)" if pg_dir is not None else "SQLite (WAL)",
