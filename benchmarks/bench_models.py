@@ -6,7 +6,8 @@ Usage:
   .venv/bin/python -m benchmarks.bench_models taobao   (behaviour types and time: ablation)
   --extra 'LABEL={"dim": 128}' adds a variant of the project's model (repeatable; e.g. a sweep, or
   '{"text_tuning": "lora"}' to tune MiniLM itself, a GPU job; a "train" key overrides training settings, e.g.
-  '{"neighbours": 100, "train": {"ema": 0.995, "seed": 7}}'); --device cuda trains on the GPU. A model with a
+  '{"neighbours": 100, "train": {"ema": 0.995, "seed": 7}}'; a "model" key names another neural model, e.g.
+  '{"model": "bsarec", "train": {"seed": 7}}'); --device cuda trains on the GPU. A model with a
   co-occurrence term is also tested with the term off (same weights).
 Prepares runs/bench/<dataset>/{cleaned,vectors} from ../shared/data when missing, then writes
 benchmarks/results/models_<dataset>.{md,json}. Leave-one-out, full ranking, both scorings; model selection
@@ -43,6 +44,7 @@ from tiderec.text.encoders import EncoderConfig, load_encoder
 from tiderec.text.store import write_vectors
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import Prepared, Trained, prepare, train_model
+from tiderec.train.registry import NEURAL_CONFIGS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = Path("runs/bench")
@@ -60,6 +62,7 @@ SPECS: dict[str, list[ModelSpec]] = {
         ModelSpec("itemknn"),
         ModelSpec("tiderec"),
         ModelSpec("sasrec"),
+        ModelSpec("bsarec"),
         ModelSpec("gru4rec"),
     ],
     "or5": [
@@ -69,6 +72,7 @@ SPECS: dict[str, list[ModelSpec]] = {
         ModelSpec("tiderec"),
         ModelSpec("tiderec", NO_TEXT, "tiderec without text"),
         ModelSpec("sasrec"),
+        ModelSpec("bsarec"),
         ModelSpec("gru4rec"),
     ],
     "taobao": [
@@ -97,8 +101,8 @@ def git_commit() -> str:
 
 
 def extra_specs(extras: list[str]) -> list[tuple[ModelSpec, dict[str, Any]]]:
-    """ModelSpecs of the project's model from LABEL=JSON settings, each with its training overrides (the JSON's
-    "train" key, e.g. {"train": {"ema": 0.995}})."""
+    """ModelSpecs from LABEL=JSON settings (the project's model unless the JSON's "model" key names another
+    neural model), each with its training overrides (the JSON's "train" key, e.g. {"train": {"ema": 0.995}})."""
     specs = []
     for extra in extras:
         label, sep, settings = extra.partition("=")
@@ -108,11 +112,14 @@ def extra_specs(extras: list[str]) -> list[tuple[ModelSpec, dict[str, Any]]]:
             parsed = json.loads(settings)
         except json.JSONDecodeError as exc:
             raise SystemExit(f"--extra {label}: settings are not JSON ({exc})") from None
+        model = parsed.pop("model", "tiderec")
+        if model not in NEURAL_CONFIGS:
+            raise SystemExit(f"--extra {label}: model {model!r} is not one of {list(NEURAL_CONFIGS)}")
         train = parsed.pop("train", {})
         unknown = sorted(set(train) - {f.name for f in fields(TrainConfig)})
         if unknown:
             raise SystemExit(f"--extra {label}: unknown train settings {unknown}")
-        specs.append((ModelSpec("tiderec", parsed, label.strip()), train))
+        specs.append((ModelSpec(model, parsed, label.strip()), train))
     return specs
 
 

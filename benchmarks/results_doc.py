@@ -26,7 +26,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Item and query text", ("encoders",)),
     ("Sequential models", ("models_",)),
     ("Served = evaluated", ("parity_",)),
-    ("The service", ("serve", "retrieval")),
+    ("The service", ("serve", "retrieval", "soak_", "fuzz")),
     ("Interest state", ("interest_update",)),
     ("Next interest, conversion, demand", ("shortterm", "conversion", "trends")),
     ("Migration detection", ("migration",)),

@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -75,15 +77,57 @@ def ray_cluster() -> Iterator[None]:
     ray.shutdown()
 
 
+POSTGRES = REPO / "scripts" / "postgres.sh"
+
+
+@dataclass(frozen=True)
+class PostgresCluster:
+    """A PostgreSQL cluster started by scripts/postgres.sh in `folder` (Unix socket only), reachable at `url`."""
+
+    folder: Path
+    url: str
+
+    def start(self) -> None:
+        _postgres("start", self.folder)
+
+    def stop(self) -> None:
+        """Stop it (fast shutdown: open connections are cut, as in a database restart)."""
+        _postgres("stop", self.folder)
+
+
+def _postgres(command: str, folder: Path) -> str:
+    done = subprocess.run([str(POSTGRES), command, str(folder)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"scripts/postgres.sh {command} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+@contextmanager
+def _own_cluster() -> Iterator[PostgresCluster]:
+    """A cluster in a new folder; skipped, saying why, where the script cannot start one (no PostgreSQL and no
+    root to install it)."""
+    folder = Path(tempfile.mkdtemp(prefix="tiderec-pg-"))
+    try:
+        url = _postgres("start", folder)
+    except RuntimeError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip(f"could not start PostgreSQL: {exc}")
+    try:
+        yield PostgresCluster(folder, url)
+    finally:
+        subprocess.run([str(POSTGRES), "stop", str(folder)], capture_output=True, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A running PostgreSQL cluster of the suite's own (scripts/postgres.sh); skipped, saying why, where the
-    script cannot start one (no PostgreSQL and no root to install it)."""
-    script = REPO / "scripts" / "postgres.sh"
-    folder = Path(tempfile.mkdtemp(prefix="tiderec-pg-"))
-    started = subprocess.run([str(script), "start", str(folder)], capture_output=True, text=True, check=False)
-    if started.returncode != 0:
-        pytest.skip(f"scripts/postgres.sh could not start PostgreSQL: {started.stderr.strip()}")
-    yield started.stdout.strip()
-    subprocess.run([str(script), "stop", str(folder)], capture_output=True, check=False)
-    shutil.rmtree(folder, ignore_errors=True)
+    """A running PostgreSQL cluster of the suite's own (scripts/postgres.sh), shared by the session."""
+    with _own_cluster() as cluster:
+        yield cluster.url
+
+
+@pytest.fixture
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster of one test's own, which the test may stop and start again."""
+    with _own_cluster() as cluster:
+        yield cluster

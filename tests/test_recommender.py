@@ -7,6 +7,7 @@ import scipy.sparse as sp
 import torch
 
 from tiderec.data.histories import History, arrays_of
+from tiderec.errors import RequestError
 from tiderec.interest.codec import decode, encode
 from tiderec.interest.encoder import model_encoder
 from tiderec.interest.state import (
@@ -22,7 +23,7 @@ from tiderec.metrics import top_k
 from tiderec.models.interest import InterestConfig, InterestModel
 from tiderec.models.scorer import TorchScorer
 from tiderec.ranking.retrieval import IndexConfig
-from tiderec.recommender import Recommender, RecommenderConfig, ServingModel
+from tiderec.recommender import Recommender, RecommenderConfig, Request, Served, ServingModel
 from tiderec.types import MINUTE_US
 
 N = 20
@@ -130,6 +131,31 @@ def test_an_approximate_index_only_proposes_candidates() -> None:
     full = exact.score(state, now).scores
     np.testing.assert_allclose(scored.scores, full[scored.items], rtol=1e-5, atol=1e-5)
     assert approx.recommend(state, 3, now).items.items.tolist() == exact.recommend(state, 3, now).items.items.tolist()
+
+
+def test_a_batch_of_users_is_served_what_each_gets_alone() -> None:
+    """recommend_many scores its users in one pass (histories of different lengths, a cold user, a user whose
+    every item is filtered out): each list equals the one-by-one list; the failing request alone gets an error."""
+    serving, context, state, now = _model_and_state()
+    vectors, prices, texts = _catalogue()
+    short = update(initial("v", context), Event("i13", 13, MINUTE_US, 0), context)
+    cold = initial("w", context)
+    gone = apply_query(state, QueryInterest("tent", vectors[10], now, max_price=1.0))
+    requests = [Request(state, 5, now), Request(short, 5, now + MINUTE_US), Request(cold, 3, now),
+                Request(gone, 3, now), Request(state, N, now + 60 * MINUTE_US, exclude_seen=True)]  # fmt: skip
+    small = RecommenderConfig(candidates=3, index=IndexConfig(exact_below=1))
+    for rec in (Recommender(serving, vectors, prices, texts), Recommender(serving, vectors, prices, texts, small)):
+        batch = rec.recommend_many(requests)
+        assert isinstance(batch[3], RequestError)
+        for request, served in zip(requests, batch, strict=True):
+            if request.state is gone:
+                continue
+            assert isinstance(served, Served)
+            alone = rec.recommend(request.state, request.k, request.now_us, exclude_seen=request.exclude_seen)
+            np.testing.assert_array_equal(served.items.items, alone.items.items)
+            np.testing.assert_allclose(served.items.scores, alone.items.scores, rtol=1e-5, atol=1e-6)
+            assert served.fallback == alone.fallback
+        assert batch[2].fallback == "popularity"  # type: ignore[union-attr]
 
 
 def test_a_live_query_adds_its_term_on_the_z_scored_model_score() -> None:

@@ -17,6 +17,15 @@ class DatasetError(TiderecError):
     """A dataset file or directory is missing, empty or of the wrong shape."""
 
 
+class StorageError(TiderecError):
+    """The database cannot serve right now (unreachable, restarting, out of space); the same call may succeed
+    later. `retry_after` is a hint in seconds for clients (HTTP 503 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class RequestError(TiderecError):
     """A request or a log handed to a component (candidates, k, propensities, action sets) is malformed."""
 

@@ -18,6 +18,7 @@ policy serves k of them with propensities.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,6 +90,19 @@ class Served:
     reasons: list[str] = field(default_factory=list)
     fallback: str | None = None
     exclude_seen: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    """One user's request: its state, how many items, the moment (µs), the exploration seed and policy (None:
+    the recommender's) and whether seen items are left out (None: the model's default)."""
+
+    state: InterestState
+    k: int
+    now_us: int
+    seed: int = 0
+    policy: Policy | None = None
+    exclude_seen: bool | None = None
 
 
 class Recommender:
@@ -179,15 +193,40 @@ class Recommender:
         return np.array([e.item + 1 for e in known], dtype=np.int64), known[-1].ts_us
 
     def score(self, state: InterestState, now_us: int, exclude_seen: bool | None = None) -> Scored:
-        """The candidates and their scores for the user now: the model's score (or the text profile's, or the
-        popularity fallback), then the live query's term and filters, then seen items removed when asked
-        (exclude_seen None: the model's default)."""
-        decay, allowed = self._query(state, now_us)
+        """The candidates and their scores for one user now (`score_many` with one request)."""
+        return self.score_many([Request(state, 1, now_us, exclude_seen=exclude_seen)])[0]
+
+    def score_many(self, requests: Sequence[Request]) -> list[Scored]:
+        """The candidates and their scores for each request's user at its moment: the model's score (all the
+        model's users in one pass), or the text profile's, or the popularity fallback; then each live query's
+        term and filters; then seen items removed when asked (exclude_seen None: the model's default)."""
+        queries = [self._query(r.state, r.now_us) for r in requests]
+        pools = [self._text_pool(r.state, *query) for r, query in zip(requests, queries, strict=True)]
+        bases = self._bases(requests, pools)
+        return [
+            self._finish(r, decay, allowed, *base)
+            for r, (decay, allowed), base in zip(requests, queries, bases, strict=True)
+        ]
+
+    def _text_pool(self, state: InterestState, decay: float, allowed: np.ndarray | None) -> np.ndarray | None:
+        """The text index's candidates for a live query when the index does not scan every item, else None."""
         q = state.query
-        text_pool: np.ndarray | None = None
         if decay > 0 and q is not None and self.text_index is not None and not self.text_index.exact:
-            text_pool, _ = self.text_index.search(q.vector, self.config.candidates, allowed)
-        items, base, fallback = self._base(state, now_us, text_pool)
+            return self.text_index.search(q.vector, self.config.candidates, allowed)[0]
+        return None
+
+    def _finish(
+        self,
+        request: Request,
+        decay: float,
+        allowed: np.ndarray | None,
+        items: np.ndarray,
+        base: np.ndarray,
+        fallback: str | None,
+    ) -> Scored:
+        """The query's term and filters and the seen items' removal on top of a user's base scores: the one place
+        where anything is added to the model's score."""
+        state, q = request.state, request.state.query
         scores = base
         if decay > 0 and q is not None and self.text_index is not None and self.model is None and fallback is None:
             scores = base + self.config.query_weight * decay * (self.text_index.keys[items] @ q.vector)
@@ -198,21 +237,38 @@ class Recommender:
             scores = z + self.config.query_weight * decay * (self.text_index.keys[items] @ q.vector)
         if allowed is not None:
             scores = np.where(allowed[items], scores, -np.inf)
-        drop_seen = (self.model is not None and self.model.exclude_seen) if exclude_seen is None else exclude_seen
+        exclude = request.exclude_seen
+        drop_seen = (self.model is not None and self.model.exclude_seen) if exclude is None else exclude
         if drop_seen and state.seen:
             scores = np.where(np.isin(items, np.asarray(state.seen, dtype=np.int64)), -np.inf, scores)
         return Scored(items, scores.astype(np.float64), decay, fallback, drop_seen)
 
-    def _base(
-        self, state: InterestState, now_us: int, text_pool: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, str | None]:
-        """(candidate items int64[C], their score before the query's term float64[C], fallback or None)."""
-        n = self.n_items
-        if self.model is not None and self.model_index is not None:
-            history = self._history(state)
+    def _bases(
+        self, requests: Sequence[Request], pools: list[np.ndarray | None]
+    ) -> list[tuple[np.ndarray, np.ndarray, str | None]]:
+        """Per request (candidate items int64[C], their score before the query's term float64[C], fallback or
+        None); the users the model can score are scored together."""
+        bases: list[tuple[np.ndarray, np.ndarray, str | None] | None] = [None] * len(requests)
+        modelled: list[tuple[int, np.ndarray, int]] = []
+        for at, request in enumerate(requests):
+            history = self._history(request.state) if self.model is not None else None
             if history is not None:
-                return self._model_scores(state, now_us, *history, text_pool)
-        elif self.text_index is not None and state.short.weight > 0:
+                modelled.append((at, *history))
+            else:
+                bases[at] = self._unmodelled(request.state, pools[at])
+        if modelled:
+            scored = self._model_scores([requests[at] for at, _, _ in modelled],
+                                        [(h, last, pools[at]) for at, h, last in modelled])  # fmt: skip
+            for (at, _, _), base in zip(modelled, scored, strict=True):
+                bases[at] = base
+        return [base for base in bases if base is not None]
+
+    def _unmodelled(
+        self, state: InterestState, text_pool: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, str | None]:
+        """A user without a model score: the text profile's cosine when there is no model, else popularity."""
+        n = self.n_items
+        if self.model is None and self.text_index is not None and state.short.weight > 0:
             mean = state.short.mean()
             profile = (mean / (np.linalg.norm(mean) or 1.0)).astype(np.float32)
             if self.text_index.exact:
@@ -223,35 +279,45 @@ class Recommender:
         return np.arange(n), self.popularity.copy(), "popularity"
 
     def _model_scores(
-        self, state: InterestState, now_us: int, history: np.ndarray, last_us: int, text_pool: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, None]:
-        """The model's own scores at the request's moment, over every item or over the index's candidates."""
+        self, requests: list[Request], histories: list[tuple[np.ndarray, int, np.ndarray | None]]
+    ) -> list[tuple[np.ndarray, np.ndarray, str | None]]:
+        """The model's own scores at each request's moment, over every item or over each user's candidates
+        (the index's, the history terms' and the live query's; all users' candidates scored in one pass, each
+        user reading its own). histories: (items ids + 1 int64[T], newest event's time, text pool) per user."""
         assert self.model is not None
         assert self.model_index is not None
-        assert state.model_state is not None
         scorer, n_model = self.model.scorer, self.model.scorer.n_items
-        encoded = state.model_state.astype(np.float32)[None, :]
-        gap = int(gap_bucket(np.array([now_us - last_us], dtype=np.int64))[0])
-        moment = None  # the state read at the moment, for the index's search and items the model lacks
+        encoded = np.stack([np.asarray(r.state.model_state, dtype=np.float32) for r in requests])  # [B, D]
+        last = np.array([last_us for _, last_us, _ in histories], dtype=np.int64)
+        gaps = gap_bucket(np.array([r.now_us for r in requests], dtype=np.int64) - last)
+        width = max(len(h) for h, _, _ in histories)
+        padded = np.zeros((len(requests), width), dtype=np.int64)
+        for row, (h, _, _) in enumerate(histories):
+            padded[row, width - len(h) :] = h
+        moments: np.ndarray | None = None  # the states read at the moment, for the index and items the model lacks
         if self.model_index.exact:
-            items = np.arange(self.n_items)
+            pools = [np.arange(self.n_items)] * len(requests)
             model_rows = None
         else:
-            moment = scorer.moment_state(encoded[0], gap)
-            pool, _ = self.model_index.search(moment, self.config.candidates)
-            parts = [pool, scorer.reachable(history)]
-            if text_pool is not None:
-                parts.append(text_pool)
-            items = np.unique(np.concatenate(parts))
-            model_rows = items[items < n_model]
-        full = scorer.score_encoded(encoded, history[None, :], np.array([gap], dtype=np.int64), model_rows)[0]
-        scores = np.empty(len(items), dtype=np.float64)
-        inside = items < n_model
-        scores[inside] = full[items[inside]]
-        if not inside.all():
-            moment = scorer.moment_state(encoded[0], gap) if moment is None else moment
-            scores[~inside] = self.model_index.keys[items[~inside]] @ moment
-        return items, scores, None
+            moments = scorer.moment_states(encoded, gaps)
+            pools = []
+            for row, (h, _, text_pool) in enumerate(histories):
+                pool, _ = self.model_index.search(moments[row], self.config.candidates)
+                parts = [pool, scorer.reachable(h)] + ([text_pool] if text_pool is not None else [])
+                pools.append(np.unique(np.concatenate(parts)))
+            union = np.unique(np.concatenate(pools))
+            model_rows = union[union < n_model]
+        full = scorer.score_encoded(encoded, padded, gaps, model_rows)  # [B, N_model]
+        out: list[tuple[np.ndarray, np.ndarray, str | None]] = []
+        for row, items in enumerate(pools):
+            scores = np.empty(len(items), dtype=np.float64)
+            inside = items < n_model
+            scores[inside] = full[row, items[inside]]
+            if not inside.all():
+                moments = scorer.moment_states(encoded, gaps) if moments is None else moments
+                scores[~inside] = self.model_index.keys[items[~inside]] @ moments[row]
+            out.append((items, scores, None))
+        return out
 
     def _allowed(self, low: float | None, high: float | None, negated: tuple[str, ...]) -> np.ndarray:
         ok = np.ones(len(self.prices), dtype=bool)
@@ -274,17 +340,28 @@ class Recommender:
         policy: Policy | None = None,
         exclude_seen: bool | None = None,
     ) -> Served:
-        """k items for the user now (fewer when fewer are left), through the exploration policy (this call's,
-        else the default), each with a reason."""
-        scored = self.score(state, now_us, exclude_seen)
+        """k items for the user now (`recommend_many` with one request); RequestError when nothing is left."""
+        served = self.recommend_many([Request(state, k, now_us, seed, policy, exclude_seen)])[0]
+        if isinstance(served, RequestError):
+            raise served
+        return served
+
+    def recommend_many(self, requests: Sequence[Request]) -> list[Served | RequestError]:
+        """Each request's k items (fewer when fewer are left) through its exploration policy (else the default),
+        each with a reason; a request whose every item is filtered out gets its RequestError, the others their
+        lists. The users are scored together (`score_many`), so a batch costs the model one pass."""
+        return [self._serve(r, scored) for r, scored in zip(requests, self.score_many(requests), strict=True)]
+
+    def _serve(self, request: Request, scored: Scored) -> Served | RequestError:
         finite = np.isfinite(scored.scores)
         if not finite.any():
-            raise RequestError("recommender: every item is filtered out (the query's constraints or seen items)")
+            return RequestError("recommender: every item is filtered out (the query's constraints or seen items)")
+        state = request.state
         items, scores = scored.items[finite], scored.scores[finite]
         best = top_k(scores[None, :], self.config.candidates)[0]
         pool, pool_scores = items[best].astype(np.int64), scores[best]
-        request = ExploreRequest(pool, pool_scores, min(k, len(pool)), sparsity(state.n_events))
-        served = (policy or self.policy).select(request, seed)
+        explore = ExploreRequest(pool, pool_scores, min(request.k, len(pool)), sparsity(state.n_events))
+        served = (request.policy or self.policy).select(explore, request.seed)
         q = state.query
         vectors = self.item_vectors
         reasons = []

@@ -4,7 +4,15 @@ import numpy as np
 
 from tests.conftest import events
 from tiderec.data.interactions import Interactions
-from tiderec.data.sequences import GAP_FIRST, GAP_SAME, IGNORE, gap_bucket, history_arrays, training_windows
+from tiderec.data.sequences import (
+    GAP_FIRST,
+    GAP_SAME,
+    IGNORE,
+    gap_bucket,
+    history_arrays,
+    prefix_windows,
+    training_windows,
+)
 from tiderec.data.splits import leave_one_out
 
 
@@ -28,6 +36,19 @@ def test_training_windows_tile_long_users_and_predict_every_later_event() -> Non
     first = windows.items[0]
     assert (first > 0).sum() <= 3
     assert windows.gaps[windows.items > 0].min() >= GAP_FIRST
+
+
+def test_prefix_windows_predict_each_later_event_from_its_last_predecessors_only() -> None:
+    inter = Interactions.from_events(
+        events([("u", f"i{k}", k) for k in range(5)] + [("v", "i0", 0), ("w", "i1", 0), ("w", "i2", 5)])
+    )
+    windows = prefix_windows(inter, max_len=3)
+    assert len(windows) == 4 + 1  # u's events 1..4, w's second event; v has nothing to predict
+    assert (windows.targets[:, :-1] == IGNORE).all()
+    u = inter.items_of(0)
+    assert windows.targets[:4, -1].tolist() == u[1:].tolist()
+    assert (windows.items[3][windows.items[3] > 0] - 1).tolist() == u[1:4].tolist()  # the last 3 before event 4
+    assert (windows.items[0][windows.items[0] > 0] - 1).tolist() == u[:1].tolist()
 
 
 def test_history_arrays_hold_exactly_the_strictly_earlier_events() -> None:

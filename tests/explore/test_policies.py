@@ -27,6 +27,17 @@ def test_greedy_shows_the_top_k_with_propensity_one() -> None:
     assert not served.explored.any()
 
 
+def test_greedy_lists_equal_the_general_policy_path() -> None:
+    """Greedy's own `select` skips the generator and marginals; its lists are the ones `Policy.select` gives."""
+    ties = ExploreRequest(np.arange(50, 58), np.array([1.0, 3.0, 3.0, 0.5, 3.0, -2.0, 0.0, 1.0]), 4)
+    for req in (_request(), _request(n=5, k=5), ties):
+        fast, general = Greedy().select(req, seed=7), Policy.select(Greedy(), req, seed=7)
+        for name in ("items", "scores", "propensities", "explored"):
+            assert getattr(fast, name).tolist() == getattr(general, name).tolist()
+            assert getattr(fast, name).dtype == getattr(general, name).dtype
+        assert (fast.policy, fast.seed) == (general.policy, general.seed)
+
+
 def test_epsilon_rate_follows_uncertainty() -> None:
     policy = EpsilonGreedy(EpsilonConfig(eps_min=0.05, eps_max=0.5))
     assert policy.epsilon(_request(uncertainty=0.0)) == pytest.approx(0.05)

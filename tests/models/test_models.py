@@ -7,6 +7,7 @@ import scipy.sparse as sp
 import torch
 
 from tiderec.errors import ConfigError
+from tiderec.models.bsarec import BSARec, BSARecConfig
 from tiderec.models.gru4rec import GRU4Rec
 from tiderec.models.interest import InterestConfig, InterestModel
 from tiderec.models.sasrec import SASRec
@@ -29,8 +30,9 @@ def interest(**changes: object) -> InterestModel:
         interest(),
         interest(use_ids=False),
         interest(use_repeat=False, use_time=False, use_event_types=False),
+        BSARec(N, 16, BSARecConfig(dim=16, heads=2)),
     ],
-    ids=["sasrec", "gru4rec", "tiderec", "tiderec-text-only", "tiderec-plain"],
+    ids=["sasrec", "gru4rec", "tiderec", "tiderec-text-only", "tiderec-plain", "bsarec"],
 )
 def test_conformance(model: torch.nn.Module) -> None:
     check_sequence_model(model, N)  # type: ignore[arg-type]
@@ -95,3 +97,22 @@ def test_neighbour_term_adds_weighted_similarity_of_the_history() -> None:
     expected[7], expected[9] = 2.0 * 0.5, 2.0 * 0.25
     torch.testing.assert_close(delta, expected)
     check_sequence_model(model, N)
+
+
+def test_bsarec_reads_its_whole_window_through_the_frequency_filter() -> None:
+    """The filter is not causal (an earlier state moves when a later event changes), which is why BSARec says so
+    and trains on prefixes; alpha 0 leaves plain causal attention; bad settings are refused."""
+    torch.manual_seed(0)
+    x = sample_inputs(N)
+    changed = {k: v.clone() for k, v in x.items()}
+    changed["items"][0, -1] = changed["items"][0, -1] % N + 1
+    for alpha, moves in ((0.7, True), (0.0, False)):
+        model = BSARec(N, 16, BSARecConfig(dim=16, alpha=alpha))
+        model.eval()
+        with torch.no_grad():
+            before, after = model(**x)[0, :-1], model(**changed)[0, :-1]
+        assert (not torch.allclose(before, after, atol=1e-5)) is moves
+    assert not BSARec.causal
+    for bad in ({"alpha": 1.5}, {"cutoff": 0}, {"dim": 10, "heads": 4}):
+        with pytest.raises(ConfigError):
+            BSARecConfig(**bad)

@@ -3,8 +3,10 @@ on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import httpx
 from fastapi.testclient import TestClient
 
 from tests.serving.conftest import TENTS, Setup, build
@@ -51,6 +53,34 @@ def test_an_event_and_a_query_change_the_very_next_list(setup: Setup) -> None:
     interests = client.get("/v1/users/ana/interests", headers={"X-API-Key": read}).json()
     assert interests["events"] == 10
     assert interests["query"]["text"] == "a camping tent under 300, not red"
+
+
+def test_concurrent_requests_are_scored_together_and_get_their_own_lists(setup: Setup) -> None:
+    """Requests that arrive together go through the micro-batcher as one batch; each list equals the list the
+    same request gets alone, and a bad user id in the batch does not fail the others."""
+    client, keys, _ = setup
+    ingest, read = {"X-API-Key": keys["ingest"]}, {"X-API-Key": keys["read"]}
+    events = [{"user_id": f"b{u}", "item_id": f"{'st'[u % 2]}{(u + i) % 10}", "ts": 1_700_000_000 + i,
+               "event_type": "view"} for u in range(6) for i in range(u + 1)]  # fmt: skip
+    assert client.post("/v1/events", json={"events": events}, headers=ingest).status_code == 200
+    users = [f"b{u}" for u in range(6)] + ["nobody"]
+    params = {"k": 4, "now": 1_700_000_100}
+    alone = [client.get(f"/v1/users/{u}/recommendations", params=params, headers=read).json() for u in users]
+    batches = client.app.state.recommendation_batches  # type: ignore[attr-defined]
+    before = len(batches.sizes)
+
+    async def together() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            calls = [http.get(f"/v1/users/{u}/recommendations", params=params, headers=read) for u in users]
+            calls.append(http.get("/v1/users/b1/recommendations", params={"k": 0}, headers=read))
+            return await asyncio.gather(*calls)
+
+    answers = asyncio.run(together())
+    assert [a.json() for a in answers[:-1]] == alone
+    assert answers[-1].status_code == 422
+    assert max(list(batches.sizes)[before:]) > 1
+    assert alone[-1]["fallback"] == "popularity"
 
 
 def test_bad_requests_get_precise_errors(setup: Setup) -> None:
@@ -133,3 +163,16 @@ def test_dashboard_page(setup: Setup) -> None:
         assert f"id='{section}'" in page.text
     assert "<svg" in page.text
     assert "<rect" in page.text
+
+
+def test_a_user_id_with_a_slash_is_read_and_forgotten_like_any_other(setup: Setup) -> None:
+    client, keys, _ = setup
+    admin = {"X-API-Key": keys["admin"]}
+    events = [{"user_id": "shop/42", "item_id": f"t{i}", "ts": 1_700_000_000 + i} for i in range(3)]
+    assert client.post("/v1/events", json={"events": events}, headers=admin).status_code == 200
+    assert client.get("/v1/users/shop%2F42/interests", headers=admin).json()["events"] == 3
+    listed = client.get("/v1/users/shop%2F42/recommendations", headers=admin)
+    assert listed.json()["user_id"] == "shop/42"
+    assert client.get("/v1/users/shop/interests", headers=admin).json()["events"] == 0
+    assert client.delete("/v1/users/shop%2F42", headers=admin).json() == {"deleted": True}
+    assert client.get("/v1/users/shop%2F42/interests", headers=admin).json()["events"] == 0

@@ -42,7 +42,7 @@ def test_a_retrained_model_is_swapped_in_without_downtime(tmp_path: Path) -> Non
 
     train_shop_model(cleaned, folder, seed=2)
     statuses: list[int] = []
-    stop = threading.Event()
+    stop, reading = threading.Event(), threading.Event()
 
     def read() -> None:
         with TestClient(create_app(service)) as other:
@@ -50,9 +50,11 @@ def test_a_retrained_model_is_swapped_in_without_downtime(tmp_path: Path) -> Non
                 for user in ("x", "u1", "nobody"):
                     response = other.get(f"/v1/users/{user}/recommendations", headers={"X-API-Key": key})
                     statuses.append(response.status_code)
+                    reading.set()
 
     reader = threading.Thread(target=read)
     reader.start()
+    assert reading.wait(60)  # the swap starts while reads are going on (a busy machine once had none during it)
     swapped = client.post("/v1/model/reload", headers={"X-API-Key": key})
     stop.set()
     reader.join()

@@ -37,7 +37,7 @@ from tiderec.types import Items
 FAST = TrainConfig(epochs=15, batch_size=16, lr=0.01, patience=5, max_len=8, seed=1, threads=2, warmup_steps=5)
 
 
-@pytest.mark.parametrize("name", ["sasrec", "gru4rec", "tiderec"])
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec", "tiderec", "bsarec"])
 def test_neural_models_learn_the_cycle_and_beat_popularity(cleaned_dir: Path, name: str) -> None:
     prepared = prepare(cleaned_dir)
     trained = train_model(prepared, name, FAST, {"dim": 32} if name != "gru4rec" else {}, progress=False)

@@ -18,6 +18,7 @@ class Vocabulary:
 
     ids: pl.Series
     _lookup: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    _names: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.ids.dtype != pl.String:
@@ -51,6 +52,13 @@ class Vocabulary:
         if not self._lookup and len(self):
             self._lookup.update(zip(self.ids.to_list(), range(len(self)), strict=True))
         return self._lookup.get(raw_id)
+
+    def id_of(self, index: int) -> str:
+        """One index's id, via a list built on first use (online answers name their items one by one, and
+        indexing a polars Series costs microseconds per item)."""
+        if not self._names and len(self):
+            self._names.extend(self.ids.to_list())
+        return self._names[index]
 
     def extend(self, raw: pl.Series) -> Vocabulary:
         """A new vocabulary with unseen ids appended (existing indices unchanged)."""

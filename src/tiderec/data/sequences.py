@@ -128,6 +128,17 @@ def training_windows(inter: Interactions, max_len: int) -> SequenceArrays:
     return out
 
 
+def prefix_windows(inter: Interactions, max_len: int) -> SequenceArrays:
+    """One window per event that has a predecessor: its last max_len predecessors, the event as the target at the
+    last slot (for models whose states only predict at the window's end; see SequenceModel.causal)."""
+    counts = np.diff(inter.offsets)
+    user = np.repeat(np.arange(inter.n_users, dtype=np.int64), counts)
+    history_len = np.arange(len(inter), dtype=np.int64) - inter.offsets[user]
+    rows = np.flatnonzero(history_len > 0)
+    targets = Targets(user[rows], inter.item[rows].astype(np.int64), inter.ts[rows], rows, history_len[rows])
+    return history_arrays(inter, targets, max_len)
+
+
 def history_arrays(inter: Interactions, targets: Targets, max_len: int) -> SequenceArrays:
     """The model input for each target: the last max_len events of its history (strictly earlier events),
     with the gap from the last one to the target's time; `targets` holds the target item at the last slot."""

@@ -10,12 +10,26 @@ import numpy as np
 from tiderec.config import STRICT
 from tiderec.errors import ConfigError
 from tiderec.explore.policy import ExploreRequest, Policy
+from tiderec.types import ItemList
 
 
 class Greedy(Policy):
     """The top-k by score, every time (propensity 1)."""
 
     name: ClassVar[str] = "greedy"
+
+    def select(self, request: ExploreRequest, seed: int) -> ItemList:
+        """`Policy.select`'s list without its generator and marginals matrix (nothing is drawn; every request
+        served without exploration goes through here)."""
+        served = request.greedy()[: request.k]
+        return ItemList(
+            items=request.candidates[served].astype(np.int64),
+            scores=request.scores[served].astype(np.float64),
+            propensities=np.ones(request.k),
+            explored=np.zeros(request.k, dtype=bool),
+            policy=self.version,
+            seed=seed,
+        )
 
     def sample(self, request: ExploreRequest, rng: np.random.Generator, n: int) -> np.ndarray:
         return np.tile(request.greedy()[: request.k], (n, 1)).astype(np.int64)

@@ -21,6 +21,8 @@ class StateStore(Protocol):
 
     def payload(self, user_id: str) -> bytes | None: ...
 
+    def payloads(self, user_ids: Iterable[str]) -> dict[str, bytes]: ...
+
     def locked(self, user_ids: Iterable[str]) -> AbstractContextManager[None]: ...
 
     def put(self, state: InterestState) -> None: ...
@@ -58,6 +60,17 @@ class SQLStateStore:
         """The user's committed state as stored (compare two reads to tell whether anyone committed between)."""
         rows = self.db.query("SELECT payload FROM interest_state WHERE user_id = ?", (user_id,))
         return bytes(rows[0][0]) if rows else None
+
+    def payloads(self, user_ids: Iterable[str]) -> dict[str, bytes]:
+        """The committed states of several users in one query (users without a state are absent)."""
+        wanted = list(dict.fromkeys(user_ids))
+        out: dict[str, bytes] = {}
+        for at in range(0, len(wanted), 500):
+            part = wanted[at : at + 500]
+            marks = ", ".join("?" * len(part))
+            rows = self.db.query(f"SELECT user_id, payload FROM interest_state WHERE user_id IN ({marks})", tuple(part))
+            out.update((str(user), bytes(raw)) for user, raw in rows)
+        return out
 
     @contextmanager
     def locked(self, user_ids: Iterable[str]) -> Iterator[None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -20,6 +21,10 @@ class SequenceModel(nn.Module):
     user and applies the moment of each request, so serving scores exactly what evaluation scores."""
 
     n_items: int
+    causal: ClassVar[bool] = True
+    """False for a model whose state at t also reads later positions of its window (a filter over the whole
+    window): only a window's last state is a prediction, so training supervises the last position of every
+    prefix (`data.sequences.prefix_windows`) instead of every position of a window."""
 
     @abstractmethod
     def encode(self, items: torch.Tensor, event_types: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:

@@ -95,8 +95,8 @@ class TorchScorer:
         with torch.inference_mode():
             return self.model.reachable(torch.from_numpy(history).to(self.device)).cpu().numpy()
 
-    def moment_state(self, encoded: np.ndarray, next_gap: int) -> np.ndarray:
-        """float32[D]: one encoded state read at gap bucket `next_gap` (a retrieval index's query)."""
+    def moment_states(self, encoded: np.ndarray, next_gaps: np.ndarray) -> np.ndarray:
+        """float32[B, D]: encoded states float32[B, D] read at gap buckets int64[B] (a retrieval index's queries)."""
         with torch.inference_mode():
-            state = self.model.at_moment(torch.from_numpy(encoded), torch.tensor(next_gap))
-            return state.float().numpy()
+            states = self.model.at_moment(torch.from_numpy(encoded), torch.from_numpy(next_gaps))
+            return states.float().numpy()

@@ -4,6 +4,7 @@ scopes, request and batch limits, per-key rate limits, precise 4xx errors and no
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import socket
@@ -20,9 +21,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tiderec.errors import TiderecError
+from tiderec.errors import StorageError, TiderecError
+from tiderec.serving.batching import MicroBatcher
 from tiderec.serving.keys import Key
-from tiderec.serving.service import EventIn, ItemIn, Service
+from tiderec.serving.lane import MAX_K, MAX_NOW, ROUTE, Lane, RecommendationLane
+from tiderec.serving.service import EventIn, ItemIn, RecommendIn, Service
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,42 @@ class Guard:
         self.metrics.observe(getattr(route, "path", "unmatched"), status, time.perf_counter() - start)
 
 
+def service_error(exc: TiderecError) -> JSONResponse:
+    """The answer to an error the service raised: 400 for a request it cannot serve, 503 with Retry-After while
+    the database cannot serve (StorageError: the request's transaction was rolled back, or its commit's outcome
+    is unknown, so sending it again is safe; a batch of events already committed is counted as duplicates)."""
+    if isinstance(exc, StorageError):
+        return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)})
+    return JSONResponse({"error": str(exc)}, status_code=400)
+
+
+class Access:
+    """API keys with scopes and a per-key token bucket (2 s of burst): `check` returns the key or raises the
+    401/403/429 HTTPException."""
+
+    def __init__(self, service: Service, limits: Limits) -> None:
+        self.service, self.limits = service, limits
+        self.buckets: dict[str, tuple[float, float]] = {}
+
+    def check(self, header: str | None, scope: str) -> Key:
+        key = self.service.check_key(header)
+        if key is None:
+            raise HTTPException(401, "missing or unknown API key (header X-API-Key)")
+        if scope not in key.scopes and "admin" not in key.scopes:
+            raise HTTPException(403, f"this key lacks the {scope!r} scope")
+        rate, now = self.limits.per_second, time.monotonic()
+        tokens, last = self.buckets.get(key.name, (2 * rate, now))
+        tokens = min(2 * rate, tokens + (now - last) * rate)
+        if tokens < 1:
+            raise HTTPException(429, "rate limit exceeded for this key")
+        self.buckets[key.name] = (tokens - 1, now)
+        return key
+
+
 PUBLISH_SECONDS = 1.0
 """How often a process publishes its request metrics to the database (and on each /metrics read)."""
+
+log = logging.getLogger("tiderec.serve")
 
 
 def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
@@ -142,45 +179,45 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
         service.publish_metrics(worker, metrics.rows())
         metrics.changes -= changes
 
+    def publish_quietly() -> None:
+        """Publish in the background: while the database is down, the counts wait for the next try."""
+        try:
+            publish()
+        except StorageError as exc:
+            log.warning("request metrics not published: %s", exc)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async def publisher() -> None:
             while True:
                 await asyncio.sleep(PUBLISH_SECONDS)
                 if metrics.changes:
-                    publish()
+                    publish_quietly()
 
         task = asyncio.create_task(publisher())
         yield
         task.cancel()
-        publish()
+        publish_quietly()
 
     app = FastAPI(title="tiderec", version="1", description="Interests that move in real time.", lifespan=lifespan)
-    buckets: dict[str, tuple[float, float]] = {}
-    app.add_middleware(Guard, limits=lim, metrics=metrics)
+    lists = MicroBatcher(service.recommend_many)
+    app.state.recommendation_batches = lists
 
     @app.exception_handler(TiderecError)
-    async def user_error(request: Request, exc: TiderecError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+    async def failed(request: Request, exc: TiderecError) -> JSONResponse:
+        return service_error(exc)
+
+    access = Access(service, lim)
 
     def scope(name: str) -> Callable[..., Awaitable[Key]]:
         async def check(x_api_key: Annotated[str | None, Header()] = None) -> Key:
-            key = service.check_key(x_api_key)
-            if key is None:
-                raise HTTPException(401, "missing or unknown API key (header X-API-Key)")
-            if name not in key.scopes and "admin" not in key.scopes:
-                raise HTTPException(403, f"this key lacks the {name!r} scope")
-            now = time.monotonic()
-            tokens, last = buckets.get(key.name, (2 * lim.per_second, now))
-            tokens = min(2 * lim.per_second, tokens + (now - last) * lim.per_second)
-            if tokens < 1:
-                raise HTTPException(429, "rate limit exceeded for this key")
-            buckets[key.name] = (tokens - 1, now)
-            return key
+            return access.check(x_api_key, name)
 
         return check
 
     ingest, read, admin = Depends(scope("ingest")), Depends(scope("read")), Depends(scope("admin"))
+    # User ids in paths match with `:path`, so that an id holding "/" (sent as %2F, which the server decodes before
+    # routing) can be read and forgotten like any other: the fuzz run ingested such ids and could not read them.
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -188,7 +225,8 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> dict[str, Any]:
-        return {"status": "ready", "items": len(service.catalogue.titles)}
+        """Ready: the catalogue is loaded and the database answers (503 with the reason while it does not)."""
+        return service.readiness()
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics_text() -> str:
@@ -203,24 +241,26 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
         events = [EventIn(e.user_id, e.item_id, round(e.ts * 1e6), e.event_type) for e in body.events]
         return JSONResponse(service.ingest(events))
 
-    @app.get("/v1/users/{user_id}/recommendations", dependencies=[read])
+    @app.get(ROUTE, dependencies=[read])
     async def recommendations(
         user_id: str,
-        k: Annotated[int, Query(ge=1, le=200, description="List length; a smaller catalogue gives all it can")] = 10,
+        k: Annotated[int, Query(ge=1, le=MAX_K, description="List length; a smaller catalogue gives all it can")] = 10,
         explore: bool = False,
         exclude_seen: Annotated[
             bool | None, Query(description="Leave out the user's items (default: the scoring the model was chosen on)")
         ] = None,
         now: Annotated[
-            float | None, Query(ge=0, le=4_102_444_800, description="Epoch seconds to score at (default: the clock)")
+            float | None, Query(ge=0, le=MAX_NOW, description="Epoch seconds to score at (default: the clock)")
         ] = None,
     ) -> JSONResponse:
         """The user's list now: the model's own score (what `tiderec evaluate` ranks with), a live query's term on
-        top, exploration when asked; `fallback` names what served a user with no known history."""
+        top, exploration when asked; `fallback` names what served a user with no known history. Requests that
+        arrive together are scored together (`MicroBatcher`); well-formed ones are answered by the fast lane
+        (serving/lane.py) before they reach this handler, with the same batcher and the same JSON."""
         now_us = None if now is None else round(now * 1e6)
-        return JSONResponse(service.recommend(user_id, k, explore, now_us, exclude_seen))
+        return JSONResponse(await lists.submit(RecommendIn(user_id, k, explore, now_us, exclude_seen)))
 
-    @app.get("/v1/users/{user_id}/interests", dependencies=[read])
+    @app.get("/v1/users/{user_id:path}/interests", dependencies=[read])
     async def interests(user_id: str) -> JSONResponse:
         return JSONResponse(service.interests(user_id))
 
@@ -238,7 +278,7 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
     def trends(top: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, Any]:
         return service.trends(top)
 
-    @app.get("/dashboard/{user_id}", response_class=HTMLResponse)
+    @app.get("/dashboard/{user_id:path}", response_class=HTMLResponse)
     async def dashboard(user_id: str, key: str = "") -> str:
         """The HTML dashboard; a browser passes its read key as ?key= (use it on trusted networks only)."""
         await scope("read")(key)
@@ -249,8 +289,12 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
         """Swap in the model that retraining wrote to the service's model folder, without downtime."""
         return service.reload_model()
 
-    @app.delete("/v1/users/{user_id}", dependencies=[admin])
+    @app.delete("/v1/users/{user_id:path}", dependencies=[admin])
     def forget(user_id: str) -> dict[str, bool]:
         return {"deleted": service.forget(user_id)}
 
+    route = next(r for r in app.routes if getattr(r, "path", None) == ROUTE)
+    app.state.recommendation_lane = Lane(access.check, lists, route, service_error)
+    app.add_middleware(RecommendationLane, lane=app.state.recommendation_lane)
+    app.add_middleware(Guard, limits=lim, metrics=metrics)
     return app

@@ -8,7 +8,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from html import escape
@@ -25,7 +25,7 @@ from tiderec.dynamics.plot import timeline_svg
 from tiderec.dynamics.space import InterestSpace, interest_space
 from tiderec.dynamics.timeline import timeline
 from tiderec.dynamics.trends import rising_falling
-from tiderec.errors import ConfigError, DatasetError, RequestError, TiderecError
+from tiderec.errors import ConfigError, DatasetError, RequestError, StorageError, TiderecError
 from tiderec.explore.greedy import EpsilonGreedy, Greedy
 from tiderec.explore.seeding import request_seed
 from tiderec.interest.codec import decode
@@ -47,7 +47,7 @@ from tiderec.query.build import load_tagger
 from tiderec.query.entities import Lexicon
 from tiderec.query.understand import QueryUnderstander, intent_model
 from tiderec.ranking.retrieval import IndexConfig
-from tiderec.recommender import Recommender, RecommenderConfig, ServingModel
+from tiderec.recommender import Recommender, RecommenderConfig, Request, Served, ServingModel
 from tiderec.serving.keys import Key, KeyStore, pseudonym
 from tiderec.serving.privacy import mask_pii
 from tiderec.storage import Database, is_url
@@ -80,11 +80,27 @@ class ItemIn:
 
 
 @dataclass(frozen=True)
+class RecommendIn:
+    """One recommendation request: whose list, how long, with exploration or not, at which moment (µs; None:
+    the clock) and whether seen items are left out (None: the model's default)."""
+
+    user_id: str
+    k: int
+    explore: bool = False
+    now_us: int | None = None
+    exclude_seen: bool | None = None
+
+
+@dataclass(frozen=True)
 class EventIn:
     user_id: str
     item_id: str
     ts_us: int
     event_type: str
+
+
+DECODED_STATES = 4096
+"""How many users' decoded states a service process keeps (tens of kB each)."""
 
 
 class Service:
@@ -109,6 +125,8 @@ class Service:
         self.explorer = EpsilonGreedy()
         self.lock = threading.RLock()
         """Serialises calls: the event loop (hot paths) and worker threads (slow ones) share the connections."""
+        self.decoded: dict[str, tuple[bytes, InterestState]] = {}
+        """Recently decoded states by user key, least recently read first (see `_decoded`)."""
         self.db = keys.db
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS interest_counts (day BIGINT, interest INTEGER, n BIGINT NOT NULL, "
@@ -160,6 +178,9 @@ class Service:
         try:
             reloaded = self.reload_model()
             log.info("model %s loaded, following another process", reloaded["model_version"])
+        except StorageError as exc:
+            self._followed = ""  # tried again on a later call, once the database answers
+            log.warning("another process published a new model; following it waits for the database: %s", exc)
         except TiderecError as exc:
             log.warning("another process published a new model; this one keeps its model: %s", exc)
 
@@ -189,7 +210,18 @@ class Service:
         return self._decoded(key, self.store.payload(key))
 
     def _decoded(self, key: str, raw: bytes | None) -> InterestState:
-        return initial(key, self.context) if raw is None else refresh(decode(raw), self.context)
+        """The state stored as `raw`; the last DECODED_STATES decodings are kept, each with the bytes it came from,
+        so a user read again without new events is not decoded again (states are immutable; decoding was about
+        a tenth of a served list's CPU). A user with no stored state (forgotten) leaves the kept ones at once.
+        Callers hold the service's lock."""
+        kept = self.decoded.pop(key, None)
+        if raw is None:
+            return initial(key, self.context)
+        state = kept[1] if kept is not None and kept[0] == raw else decode(raw)
+        self.decoded[key] = (raw, state)
+        if len(self.decoded) > DECODED_STATES:
+            del self.decoded[next(iter(self.decoded))]
+        return refresh(state, self.context)
 
     def _ingest(self, events: list[EventIn]) -> dict[str, int]:
         """Fold events into their users' states and commit them (one transaction for the batch); the model runs
@@ -224,7 +256,9 @@ class Service:
                 "users": len(states)}  # fmt: skip
 
     def _count(self, events: list[EventIn]) -> None:
-        """Per UTC day and interest, events seen (the population view behind /v1/trends)."""
+        """Per UTC day and interest, events seen (the population view behind /v1/trends). Rows are written in key
+        order, so that two processes' batches lock shared rows in the same order and cannot deadlock on
+        PostgreSQL (in event order, a soak run answered 2 of 1,945 batches 503 after their states committed)."""
         counts: dict[tuple[int, int], int] = {}
         for e in events:
             index = self.catalogue.vocab.index_of(e.item_id)
@@ -236,7 +270,7 @@ class Service:
             self.db.executemany(
                 "INSERT INTO interest_counts (day, interest, n) VALUES (?, ?, ?) "
                 "ON CONFLICT(day, interest) DO UPDATE SET n = interest_counts.n + excluded.n",
-                [(d, c, n) for (d, c), n in counts.items()],
+                [(d, c, n) for (d, c), n in sorted(counts.items())],
             )
 
     def _trends(self, top: int = 10) -> dict[str, Any]:
@@ -258,13 +292,29 @@ class Service:
                        "q": float(f"{t.q:.3g}")} for t in moves],
         }  # fmt: skip
 
-    def _recommend(
-        self, user_id: str, k: int, explore: bool = False, now_us: int | None = None, exclude_seen: bool | None = None
-    ) -> dict[str, Any]:
-        now = now_us if now_us is not None else time.time_ns() // 1000
-        state = self._state(user_id)
-        policy = self.explorer if explore else Greedy()
-        served = self.recommender.recommend(state, k, now, request_seed(0, user_id, now), policy, exclude_seen)
+    def _recommend_many(self, asks: Sequence[RecommendIn]) -> list[dict[str, Any] | TiderecError]:
+        """Each ask's list (or its error): the states read in one query, the users scored together."""
+        clock = time.time_ns() // 1000
+        keys = [pseudonym(self.secret, a.user_id) for a in asks]
+        stored = self.store.payloads(keys)
+        out: list[dict[str, Any] | TiderecError | None] = [None] * len(asks)
+        requests: list[tuple[int, Request]] = []
+        for at, (ask, key) in enumerate(zip(asks, keys, strict=True)):
+            now = ask.now_us if ask.now_us is not None else clock
+            try:
+                state = self._decoded(key, stored.get(key))
+            except TiderecError as exc:
+                out[at] = exc
+                continue
+            policy = self.explorer if ask.explore else Greedy()
+            seed = request_seed(0, ask.user_id, now)
+            requests.append((at, Request(state, ask.k, now, seed, policy, ask.exclude_seen)))
+        served = self.recommender.recommend_many([request for _, request in requests])
+        for (at, _), one in zip(requests, served, strict=True):
+            out[at] = one if isinstance(one, TiderecError) else self._listed(asks[at].user_id, one)
+        return [o for o in out if o is not None]
+
+    def _listed(self, user_id: str, served: Served) -> dict[str, Any]:
         items = served.items
         return {
             "user_id": user_id,
@@ -273,7 +323,7 @@ class Service:
             "exclude_seen": served.exclude_seen,
             "items": [
                 {
-                    "item_id": self.catalogue.vocab.ids[int(i)],
+                    "item_id": self.catalogue.vocab.id_of(int(i)),
                     "title": self.catalogue.titles[int(i)],
                     "score": round(float(s), 5),
                     "propensity": round(float(p), 6),
@@ -417,7 +467,9 @@ class Service:
         )
 
     def _forget(self, user_id: str) -> bool:
-        return self.store.delete(pseudonym(self.secret, user_id))
+        key = pseudonym(self.secret, user_id)
+        self.decoded.pop(key, None)
+        return self.store.delete(key)
 
     def reload_model(self) -> dict[str, Any]:
         """Load the model folder again (a retraining wrote a new model there) and swap it in while requests go on:
@@ -441,9 +493,9 @@ class Service:
                 if self.catalogue_version != seen:
                     continue
                 previous = self.context.model_version
+                self._publish_model(served.version)  # first: a database that is down leaves the old model in place
                 self.recommender = recommender
                 self.context = replace(self.context, encoder=served.encoder, model_version=served.version)
-                self._publish_model(served.version)
                 break
         return {"model_version": served.version, "previous_version": previous,
                 "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
@@ -454,6 +506,11 @@ class Service:
         with self.lock:
             self._sync()
             yield
+
+    def readiness(self) -> dict[str, Any]:
+        """Catalogue size and model in service, after a read of the database (StorageError while it is down)."""
+        with self._synced():
+            return {"status": "ready", "items": len(self.catalogue.titles), "model_version": self.context.model_version}
 
     def check_key(self, key: str | None) -> Key | None:
         with self.lock:
@@ -471,8 +528,16 @@ class Service:
         self, user_id: str, k: int, explore: bool = False, now_us: int | None = None, exclude_seen: bool | None = None
     ) -> dict[str, Any]:
         """Up to k items for the user at now_us (default: the clock); exclude_seen None: the model's default."""
+        (out,) = self.recommend_many([RecommendIn(user_id, k, explore, now_us, exclude_seen)])
+        if isinstance(out, TiderecError):
+            raise out
+        return out
+
+    def recommend_many(self, asks: Sequence[RecommendIn]) -> list[dict[str, Any] | TiderecError]:
+        """`recommend` for several requests at once (the service's batcher): one sync, one read, one model pass;
+        a request that fails gets its error, the others their lists."""
         with self._synced():
-            return self._recommend(user_id, k, explore, now_us, exclude_seen)
+            return self._recommend_many(asks)
 
     def interests(self, user_id: str) -> dict[str, Any]:
         with self._synced():
@@ -532,7 +597,9 @@ def served_model(folder: Path, vocab: Vocabulary) -> ServedModel:
     except TiderecError:
         raise
     except Exception as exc:
-        raise ConfigError(f"{folder}: the model does not load ({type(exc).__name__}: {exc})") from None
+        reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        reason = reason if len(reason) <= 400 else reason[:399] + "…"
+        raise ConfigError(f"{folder}: the model does not load ({type(exc).__name__}: {reason})") from None
     ids, catalogue = saved.item_vocab.ids, vocab.ids
     if len(ids) > len(catalogue) or not ids.equals(catalogue.head(len(ids)), check_names=False):
         raise ConfigError(

@@ -28,7 +28,7 @@ from tiderec.train.inputs import ItemInputs, item_inputs
 from tiderec.train.loop import TrainResult, fit
 from tiderec.train.neighbours import choose_neighbour_weight
 from tiderec.train.ray_train import RayTrainConfig, fit_ray
-from tiderec.train.registry import CLASSIC, build_model, check_name, model_config
+from tiderec.train.registry import CLASSIC, NEURAL_CLASSES, build_model, check_name, model_config
 from tiderec.types import EVENT_TYPES
 
 Protocol = Literal["loo", "temporal"]
@@ -97,6 +97,8 @@ def train_model(
         scorer = CLASSIC[name](split.train)
         return Trained(label or name, name, scorer, None, None, {}, time.perf_counter() - start)
     cfg = model_config(name, settings)
+    if ray is not None and not NEURAL_CLASSES[name].causal:
+        raise ConfigError(f"{name} trains on every prefix of a history (it is not causal): drop --engine ray")
     if ray is not None and getattr(cfg, "text_tuning", "frozen") != "frozen":
         raise ConfigError("text_tuning='lora' trains in one process; drop --engine ray (or use text_tuning='frozen')")
     if ray is not None:

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from tiderec.config import resolve_device
 from tiderec.data.interactions import Interactions
-from tiderec.data.sequences import IGNORE, SequenceArrays, training_windows
+from tiderec.data.sequences import IGNORE, SequenceArrays, prefix_windows, training_windows
 from tiderec.data.splits import Targets
 from tiderec.errors import DatasetError
 from tiderec.models.base import SequenceModel
@@ -201,10 +201,10 @@ def fit(
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
-    if device == "cpu":
+    if device == "cpu" and config.loss == "ce":
         reuse_large_blocks()
     rng = seed_everything(config.seed)
-    windows = training_windows(train, config.max_len)
+    windows = training_windows(train, config.max_len) if model.causal else prefix_windows(train, config.max_len)
     if len(windows) == 0:
         raise DatasetError("nothing to train on: no user has two or more training events")
     model.to(device)

@@ -165,7 +165,7 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
         parallel_strategy_kwargs={"find_unused_parameters": True},
     )
     device = ray.train.torch.get_device()
-    if device.type == "cpu":
+    if device.type == "cpu" and config.loss == "ce":
         reuse_large_blocks()
     optimizer, scheduler = make_optimizer(objective, config)
     mine = data.valid.take(np.arange(rank, len(data.valid), world))

@@ -14,6 +14,7 @@ from tiderec import config as configs
 from tiderec.data.interactions import Interactions
 from tiderec.errors import ConfigError
 from tiderec.models.base import SequenceModel
+from tiderec.models.bsarec import BSARec, BSARecConfig
 from tiderec.models.gru4rec import GRU4Rec, GRU4RecConfig
 from tiderec.models.interest import InterestConfig, InterestModel
 from tiderec.models.itemknn import ItemKNN
@@ -25,7 +26,18 @@ from tiderec.models.text_tower import TextTower
 from tiderec.train.checkpoint import SavedModel, load_state
 from tiderec.train.inputs import ItemInputs
 
-NEURAL_CONFIGS: dict[str, type[Any]] = {"tiderec": InterestConfig, "sasrec": SASRecConfig, "gru4rec": GRU4RecConfig}
+NEURAL_CONFIGS: dict[str, type[Any]] = {
+    "tiderec": InterestConfig,
+    "sasrec": SASRecConfig,
+    "gru4rec": GRU4RecConfig,
+    "bsarec": BSARecConfig,
+}
+NEURAL_CLASSES: dict[str, type[SequenceModel]] = {
+    "tiderec": InterestModel,
+    "sasrec": SASRec,
+    "gru4rec": GRU4Rec,
+    "bsarec": BSARec,
+}
 CLASSIC: dict[str, Callable[[Interactions], Scorer]] = {"pop": Popularity, "markov": Markov, "itemknn": ItemKNN}
 MODEL_NAMES: tuple[str, ...] = (*NEURAL_CONFIGS, *CLASSIC)
 
@@ -48,6 +60,8 @@ def build_model(name: str, n_items: int, max_len: int, cfg: Any, inputs: ItemInp
         return SASRec(n_items, max_len, **asdict(cfg))
     if name == "gru4rec":
         return GRU4Rec(n_items, **asdict(cfg))
+    if name == "bsarec":
+        return BSARec(n_items, max_len, cfg)
     if name == "tiderec":
         vectors = None if inputs is None or inputs.vectors is None else torch.from_numpy(inputs.vectors)
         attrs = None if inputs is None or inputs.attributes is None else torch.from_numpy(inputs.attributes)

@@ -1,0 +1,56 @@
+"""Requests that arrive together are answered together: a micro-batcher on the service's event loop.
+
+A recommendation costs a database read and a model pass whose price hardly depends on how many users it scores.
+Under concurrent load several requests are parsed in the same turn of the event loop; the first one to arrive
+schedules a flush at the end of that turn, and every request submitted before the flush runs joins its batch.
+Alone, a request is a batch of one (no waiting: the flush runs as soon as the loop is free).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class MicroBatcher(Generic[In, Out]):
+    """`await submit(x)` -> run([..., x, ...])'s answer for x; `run` answers each input with a value or the
+    exception to raise for it, and runs on the event loop (as a synchronous handler would), at most `limit`
+    inputs at a time."""
+
+    def __init__(self, run: Callable[[Sequence[In]], Sequence[Out | Exception]], limit: int = 64) -> None:
+        if limit < 1:
+            raise ValueError(f"limit {limit}: expected at least 1")
+        self.run, self.limit = run, limit
+        self.pending: list[tuple[In, asyncio.Future[Out]]] = []
+        self.sizes: deque[int] = deque(maxlen=1000)
+        """The sizes of the last 1,000 batches run."""
+
+    async def submit(self, item: In) -> Out:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Out] = loop.create_future()
+        self.pending.append((item, future))
+        if len(self.pending) == 1:
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self.pending = self.pending[: self.limit], self.pending[self.limit :]
+        if self.pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.sizes.append(len(batch))
+        try:
+            answers: Sequence[Out | Exception] = self.run([item for item, _ in batch])
+        except Exception as exc:  # the batch failed as a whole: every request in it gets the error
+            answers = [exc] * len(batch)
+        for (_, future), answer in zip(batch, answers, strict=True):
+            if future.done():
+                continue
+            if isinstance(answer, Exception):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)

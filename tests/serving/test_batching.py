@@ -1,0 +1,52 @@
+"""The micro-batcher: requests submitted in the same turn of the event loop are run together, each gets its own
+answer (or its own error), and a lone request is a batch of one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from tiderec.serving.batching import MicroBatcher
+
+
+def _doubler(calls: list[list[int]]) -> MicroBatcher[int, int]:
+    def run(items: Sequence[int]) -> list[int | Exception]:
+        calls.append(list(items))
+        return [ValueError(f"odd {i}") if i % 2 else 2 * i for i in items]
+
+    return MicroBatcher(run, limit=4)
+
+
+def test_concurrent_requests_share_batches_and_keep_their_own_answers() -> None:
+    calls: list[list[int]] = []
+    batcher = _doubler(calls)
+
+    async def main() -> list[int | BaseException]:
+        return await asyncio.gather(*(batcher.submit(i) for i in range(10)), return_exceptions=True)
+
+    answers = asyncio.run(main())
+    assert [a for a in answers if not isinstance(a, BaseException)] == [0, 4, 8, 12, 16]
+    assert [str(a) for a in answers if isinstance(a, ValueError)] == [f"odd {i}" for i in range(1, 10, 2)]
+    assert calls == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert list(batcher.sizes) == [4, 4, 2]
+
+
+def test_a_lone_request_runs_at_once_and_a_failing_batch_fails_each_request() -> None:
+    calls: list[list[int]] = []
+    batcher = _doubler(calls)
+    assert asyncio.run(batcher.submit(6)) == 12
+    assert calls == [[6]]
+
+    def broken(items: Sequence[int]) -> list[int | Exception]:
+        raise RuntimeError("database gone")
+
+    failing: MicroBatcher[int, int] = MicroBatcher(broken)
+
+    async def main() -> list[int | BaseException]:
+        return list(await asyncio.gather(failing.submit(1), failing.submit(2), return_exceptions=True))
+
+    assert [str(a) for a in asyncio.run(main())] == ["database gone", "database gone"]
+    with pytest.raises(ValueError, match="at least 1"):
+        MicroBatcher(broken, limit=0)
