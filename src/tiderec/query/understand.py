@@ -155,8 +155,8 @@ def decide(
     from both sources, never the query suite's test half: the pools' 5-fold cross-validated predictions through
     IntentModel's decision, and the suite's dev half (benchmarks/bench_intents.py, results/intents.md). Kept: the
     best dev-half accuracy among the variants whose pool macro-F1 stays within 0.01 of the classifier alone in each
-    language. Pool macro-F1 en 0.934 / zh 0.913 (classifier alone 0.943 / 0.921; the rules before, broad cues and
-    no gate: 0.681 / 0.878); suite dev half 0.980 (classifier alone 0.575; the rules before 0.987)."""
+    language. Pool macro-F1 en 0.934 / zh 0.914 (classifier alone 0.943 / 0.921; the rules before, broad cues and
+    no gate: 0.681 / 0.879); suite dev half 0.980 (classifier alone 0.575; the rules before 0.987)."""
     label = intent.label
     wanted = any(e.type != "attribute" for e in entities)
     if label in ("search", "other", UNCERTAIN) and (
