@@ -27,7 +27,7 @@ class StateStore(Protocol):
 
     def put(self, state: InterestState) -> None: ...
 
-    def put_many(self, states: Iterable[InterestState]) -> None: ...
+    def put_many(self, states: Iterable[InterestState]) -> dict[str, bytes]: ...
 
     def delete(self, user_id: str) -> bool: ...
 
@@ -85,7 +85,8 @@ class SQLStateStore:
     def put(self, state: InterestState) -> None:
         self.put_many((state,))
 
-    def put_many(self, states: Iterable[InterestState]) -> None:
+    def put_many(self, states: Iterable[InterestState]) -> dict[str, bytes]:
+        """Stores the states (one transaction) and returns the payloads written, by user."""
         now = time.time_ns() // 1000
         rows = [(s.user_id, now, s.n_events, encode(s)) for s in states]
         with self.db.transaction():
@@ -95,6 +96,7 @@ class SQLStateStore:
                 "n_events = excluded.n_events, payload = excluded.payload",
                 rows,
             )
+        return {user: payload for user, _, _, payload in rows}
 
     def delete(self, user_id: str) -> bool:
         return self.db.execute("DELETE FROM interest_state WHERE user_id = ?", (user_id,)) > 0

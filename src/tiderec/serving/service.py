@@ -218,10 +218,15 @@ class Service:
         if raw is None:
             return initial(key, self.context)
         state = kept[1] if kept is not None and kept[0] == raw else decode(raw)
+        self._keep(key, raw, state)
+        return refresh(state, self.context)
+
+    def _keep(self, key: str, raw: bytes, state: InterestState) -> None:
+        """Keep `state` as the decoding of `raw` (what this process just stored, or read), the oldest kept out."""
+        self.decoded.pop(key, None)
         self.decoded[key] = (raw, state)
         if len(self.decoded) > DECODED_STATES:
             del self.decoded[next(iter(self.decoded))]
-        return refresh(state, self.context)
 
     def _ingest(self, events: list[EventIn]) -> dict[str, int]:
         """Fold events into their users' states and commit them (one transaction for the batch); the model runs
@@ -239,17 +244,21 @@ class Service:
             event = Event(e.item_id, -1 if index is None else index, e.ts_us, EVENT_TYPES.index(e.event_type))
             keyed.append((e.user_id, event))
         keys = {user: pseudonym(self.secret, user) for user in dict.fromkeys(user for user, _ in keyed)}
-        seen = {user: self.store.payload(key) for user, key in keys.items()}
+        stored = self.store.payloads(keys.values())
+        seen = {user: stored.get(key) for user, key in keys.items()}
         start = {user: self._decoded(keys[user], raw) for user, raw in seen.items()}
         states = update_many(start, keyed, self.context)
         with self.store.locked(keys.values()):
-            now = {user: self.store.payload(key) for user, key in keys.items()}
+            stored = self.store.payloads(keys.values())
+            now = {user: stored.get(key) for user, key in keys.items()}
             moved = [user for user in keys if now[user] != seen[user]]
             if moved:
                 again = {user: self._decoded(keys[user], now[user]) for user in moved}
                 start.update(again)
                 states.update(update_many(again, [(u, e) for u, e in keyed if u in moved], self.context))
-            self.store.put_many(states.values())
+            written = self.store.put_many(states.values())
+        for state in states.values():
+            self._keep(state.user_id, written[state.user_id], state)
         duplicates = sum(states[user].duplicates - start[user].duplicates for user in states)
         self._count(events)
         return {"accepted": len(events) - duplicates, "duplicates": duplicates, "unknown_items": unknown,
