@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.serving.conftest import Setup
+from tiderec.errors import StorageError
 from tiderec.serving.lane import read_request
 from tiderec.serving.service import RecommendIn
 
@@ -78,3 +79,19 @@ def test_a_forgotten_user_is_not_served_from_a_kept_state(setup: Setup) -> None:
     assert client.delete("/v1/users/mo", headers=admin).json() == {"deleted": True}
     forgotten = client.get("/v1/users/mo/recommendations?now=1700000100", headers=read).json()
     assert forgotten["fallback"] == "popularity"
+
+
+def test_a_database_that_cannot_answer_the_key_check_gives_503(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key table is read from the database: while it is down, the lane answers as the route does (503 with
+    Retry-After), never 500."""
+    client, keys, _ = setup
+    lane = client.app.state.recommendation_lane  # type: ignore[attr-defined]
+
+    def down(header: str | None, scope: str) -> None:
+        raise StorageError("the database is not answering", retry_after=2)
+
+    monkeypatch.setattr(lane, "authorise", down)
+    answer = client.get(PATH, headers={"X-API-Key": keys["read"]})
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "2"
+    assert "not answering" in answer.json()["error"]

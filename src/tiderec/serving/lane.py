@@ -91,19 +91,18 @@ class RecommendationLane:
         ask = None
         if scope["type"] == "http" and scope["method"] == "GET":
             ask = read_request(scope["path"], scope["query_string"])
-        if ask is not None:
-            header = next((v for n, v in scope["headers"] if n == b"x-api-key"), None)
-            try:
-                self.lane.authorise(None if header is None else header.decode("latin-1"), "read")
-            except HTTPException:
-                ask = None
         if ask is None:
             await self.app(scope, receive, send)
             return
-        scope["route"] = self.lane.route
+        header = next((v for n, v in scope["headers"] if n == b"x-api-key"), None)
         try:
+            self.lane.authorise(None if header is None else header.decode("latin-1"), "read")
             response = JSONResponse(await self.lane.lists.submit(ask))
+        except HTTPException:
+            await self.app(scope, receive, send)
+            return
         except TiderecError as exc:
             response = self.lane.error(exc)
+        scope["route"] = self.lane.route
         self.lane.answered += 1
         await response(scope, receive, send)
