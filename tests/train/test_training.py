@@ -49,6 +49,21 @@ def test_neural_models_learn_the_cycle_and_beat_popularity(cleaned_dir: Path, na
     assert learned > pop + 0.2, (learned, pop)
 
 
+def test_a_spent_budget_ends_the_first_epoch_after_its_current_step(cleaned_dir: Path) -> None:
+    """The budget is checked after every step, not only between epochs: with a budget shorter than one epoch, the
+    first epoch stops early, is validated, and training ends with the time limit as its reason."""
+    prepared = prepare(cleaned_dir)
+    cfg = replace(FAST, batch_size=2, max_minutes=0.0001)
+    trained = train_model(prepared, "bsarec", cfg, {"dim": 16}, progress=False)
+    assert trained.result is not None
+    full = replace(FAST, batch_size=2, epochs=1)
+    whole = train_model(prepared, "bsarec", full, {"dim": 16}, progress=False)
+    assert whole.result is not None
+    assert trained.result.stopped == "time limit"
+    assert trained.result.epochs_run == 1
+    assert trained.result.history[0]["steps"] < whole.result.history[0]["steps"]
+
+
 def test_save_and_load_give_identical_scores(cleaned_dir: Path, tmp_path: Path) -> None:
     prepared = prepare(cleaned_dir)
     trained = train_model(prepared, "tiderec", FAST, {"dim": 16}, progress=False)

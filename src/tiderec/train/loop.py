@@ -175,6 +175,12 @@ class EarlyStopping:
         """Wall seconds per epoch so far (training and validation): what the next epoch is expected to take."""
         return (time.perf_counter() - self.started) / max(len(self.history), 1)
 
+    def out_of_time(self) -> bool:
+        """The budget is spent: the epoch ends after its current step and is validated, and training stops (an
+        epoch over a large log, e.g. the prefix windows of a non-causal model, would otherwise run far past it)."""
+        left = self.budget_left()
+        return left is not None and left <= 0
+
     def budget_left(self) -> float | None:
         """Seconds left of `max_minutes` (None: no limit). Training stops before an epoch that would not fit."""
         if self.config.max_minutes is None:
@@ -229,6 +235,8 @@ def fit(
             steps += 1
             stopping.samples += len(rows)
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+            if stopping.out_of_time():
+                break
         bar.close()
         stopping.train_seconds += time.perf_counter() - epoch_start
         metrics = evaluate_targets(
