@@ -214,9 +214,10 @@ class Service:
         so a user read again without new events is not decoded again (states are immutable; decoding was about
         a tenth of a served list's CPU). A user with no stored state (forgotten) leaves the kept ones at once.
         Callers hold the service's lock."""
-        kept = self.decoded.pop(key, None)
         if raw is None:
+            self.decoded.pop(key, None)
             return initial(key, self.context)
+        kept = self.decoded.get(key)
         state = kept[1] if kept is not None and kept[0] == raw else decode(raw)
         self._keep(key, raw, state)
         return refresh(state, self.context)
