@@ -16,16 +16,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.bench_models import RESULTS, ensure_data, git_commit
-from tiderec.dynamics.conversion import (
-    BASELINE,
-    FEATURES,
-    Examples,
-    auc,
-    calibration_error,
-    examples_at,
-    log_loss,
-)
-from tiderec.dynamics.logistic import fit_logistic
+from tiderec.dynamics.conversion import BASELINE, FEATURES, Examples, examples_at
+from tiderec.dynamics.logistic import auc, calibration_error, fit_logistic, log_loss
 from tiderec.dynamics.space import interest_space
 from tiderec.train.experiment import prepare
 from tiderec.types import DAY_US

@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 
 from tiderec.data.interactions import Interactions
-from tiderec.dynamics.conversion import FEATURES, auc, calibration_error, examples_at, log_loss
-from tiderec.dynamics.logistic import fit_logistic
+from tiderec.dynamics.conversion import FEATURES, examples_at
+from tiderec.dynamics.logistic import auc, calibration_error, fit_logistic, log_loss
 from tiderec.types import Events
 
 CUT = datetime(2024, 1, 2, tzinfo=UTC)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 from tiderec.data.interactions import Interactions
 from tiderec.types import EVENT_TYPES, HOUR_US
@@ -101,25 +100,3 @@ def examples_at(
             labels.append(float(item in bought))
             users.append(u)
     return Examples(np.array(rows).reshape(-1, len(FEATURES)), np.array(labels), np.array(users, dtype=np.int64))
-
-
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (ties count half), by ranks."""
-    ranks = rankdata(scores)
-    pos = labels == 1
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
-    p = np.clip(probs, 1e-12, 1 - 1e-12)
-    return float(-(labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean())
-
-
-def calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error over equal-count bins of the predicted probability."""
-    order = np.argsort(probs)
-    chunks = np.array_split(order, bins)
-    return float(sum(len(c) * abs(probs[c].mean() - labels[c].mean()) for c in chunks if len(c)) / len(probs))

@@ -1,5 +1,6 @@
 """The interest space: every item mapped to one interest, labelled in words. A catalogue's own leaf categories
-when it has them; otherwise clusters of the items' language-model vectors, named by their frequent title words."""
+when it has them; otherwise clusters of the items' language-model vectors, named by their frequent title words;
+for a catalogue with neither (attribute ids only, as in the S3-Rec Amazon files), clusters of its attributes."""
 
 from __future__ import annotations
 
@@ -57,6 +58,40 @@ class InterestSpace:
             labels.append(" ".join(ranked[:3]) or f"cluster {c}")
         centroids = np.stack([unit[codes == c].mean(axis=0) if (codes == c).any() else unit[0] * 0 for c in range(k)])
         return cls(codes.astype(np.int64), labels, f"k-means over item vectors (k={k})", _unit(centroids))
+
+    @classmethod
+    def of_attributes(cls, items: Items, k: int, dim: int = 32, seed: int = 0) -> InterestSpace:
+        """k-means (k clusters, seeded) over the items' attribute sets: tf-idf rows of the item x attribute matrix,
+        reduced to `dim` by truncated SVD; labels: each cluster's 3 most distinctive attributes. Items without
+        attributes get code -1."""
+        tags = [t or [] for t in items.frame["attributes"].to_list()]
+        names = sorted({a for t in tags for a in t})
+        if not names or len(names) < 2:
+            raise DatasetError("interest space: the items' attributes take fewer than 2 values")
+        index = {a: j for j, a in enumerate(names)}
+        rows = np.repeat(np.arange(len(tags)), [len(set(t)) for t in tags])
+        cols = np.array([index[a] for t in tags for a in dict.fromkeys(t)], dtype=np.int64)
+        matrix = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(tags), len(names)))
+        df = np.diff(matrix.tocsc().indptr).astype(np.float64)
+        weighted = matrix.multiply(np.log((1 + len(tags)) / (1 + df)) + 1).tocsr()
+        tagged = np.flatnonzero(np.diff(weighted.indptr) > 0)
+        if len(tagged) < k:
+            raise DatasetError(f"interest space: {len(tagged)} items with attributes cannot form {k} clusters")
+        dim = min(dim, len(names) - 1, len(tagged) - 1)
+        u, s, _ = svds(weighted[tagged], k=dim, random_state=seed)
+        unit = _unit((u * s).astype(np.float32))
+        codes = np.full(len(tags), -1, dtype=np.int64)
+        codes[tagged] = _kmeans_codes(unit, k, seed)
+        overall = df / len(tags)
+        labels = []
+        for c in range(k):
+            members = matrix[np.flatnonzero(codes == c)]
+            share = np.asarray(members.sum(axis=0)).ravel() / max(members.shape[0], 1)
+            ranked = np.argsort(-(share / np.sqrt(np.maximum(overall, 1e-12))), kind="stable")[:3]
+            labels.append("attributes " + " ".join(names[j] for j in ranked if share[j] > 0) or f"cluster {c}")
+        centroids = np.stack([unit[codes[tagged] == c].mean(axis=0) if (codes == c).any() else unit[0] * 0
+                              for c in range(k)])  # fmt: skip
+        return cls(codes, labels, f"k-means over attributes (k={k})", _unit(centroids))
 
     def with_cooccurrence(self, sequences: list[np.ndarray], dim: int = 32, window: int = 5) -> InterestSpace:
         """The same space with vectors learned from behaviour: truncated SVD of the positive PMI of interests
@@ -126,15 +161,25 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def interest_space(items: Items, vectors: np.ndarray | None, k: int | None = None, seed: int = 0) -> InterestSpace:
-    """Categories when at least half of the items have one; else clusters of `vectors` (k defaults to
-    sqrt(n_items / 2), between 8 and 200, at most the number of items)."""
-    has_category = (items.frame["category"].list.len().fill_null(0) > 0).to_numpy()
-    if items.frame.height and has_category.mean() >= 0.5:
+    """Categories when at least half of the items have one; else clusters of `vectors`; else, when at least half
+    of the items have attributes, clusters of those (k defaults to sqrt(n_items / 2), between 8 and 200, at most
+    the number of items)."""
+    n = items.frame.height
+    k = k or min(n, int(np.clip(round((n / 2) ** 0.5), 8, 200)))
+    if n and _share_listed(items, "category") >= 0.5:
         return InterestSpace.of_categories(items)
-    if vectors is None:
-        raise DatasetError("interest space: the catalogue has no categories; give item vectors (tiderec encode)")
-    k = k or min(len(vectors), int(np.clip(round((len(vectors) / 2) ** 0.5), 8, 200)))
-    return InterestSpace.of_vectors(vectors, items.frame["title"].to_list(), k, seed)
+    if vectors is not None:
+        return InterestSpace.of_vectors(vectors, items.frame["title"].to_list(), k, seed)
+    if n and _share_listed(items, "attributes") >= 0.5:
+        return InterestSpace.of_attributes(items, k, seed=seed)
+    raise DatasetError(
+        "interest space: the catalogue has no categories or attributes; give item vectors (tiderec encode)"
+    )
+
+
+def _share_listed(items: Items, column: str) -> float:
+    """The share of items with a non-empty list in `column`."""
+    return float((items.frame[column].list.len().fill_null(0) > 0).to_numpy().mean())
 
 
 def _words(title: str | None) -> list[str]:
