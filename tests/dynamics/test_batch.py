@@ -120,6 +120,7 @@ def test_report_command_writes_a_page_with_every_section(tmp_path: Path) -> None
     assert page.count("<svg") >= 5
     assert "<polyline" in page
     assert "<script" not in page
+    assert "<th>P(lasting)</th>" in page
     learned = CliRunner().invoke(
         cli, ["report", "--data", str(tmp_path / "cleaned"), "--out", str(tmp_path / "r" / "learned.html"),
               "--set", 'detector="learned"'],

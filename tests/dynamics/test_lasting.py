@@ -16,10 +16,11 @@ from tiderec.dynamics.lasting import (
     examples,
     feature_matrix,
     fit_lasting,
-    histories_of,
     runs,
+    user_histories,
 )
 from tiderec.dynamics.logistic import auc, average_precision, best_threshold, f1_at
+from tiderec.dynamics.report import _lasting_cell
 from tiderec.dynamics.space import InterestSpace, interest_space
 from tiderec.errors import ConfigError, DatasetError
 from tiderec.ingest.datasets import load_dataset
@@ -81,6 +82,9 @@ def test_fit_lasting_learns_who_stays_and_reports_its_choices() -> None:
     assert run == Run(7, 2, False)
     assert 0.0 <= p <= 1.0
     assert model.current(_history([0, 1, 0, 1, 0, 1, 0, 20, 1])) is None  # back home: no run in progress
+    later = _history([0, 1, 0, 1, 0, 1, 0, 20, 21, 1])
+    assert _lasting_cell(model, later, 9).endswith("(excursion)")  # the report says how the run turned out
+    assert _lasting_cell(model, later, 7) == "–"
     with pytest.raises(ConfigError, match="no model for a run of 1"):
         model.probabilities(test, chosen, 1)
 
@@ -137,7 +141,7 @@ def test_on_real_taobao_histories_the_model_beats_a_constant_on_held_out_users()
     result = clean(ds.events, ds.items, preset("taobao-userbehavior"))
     inter = Interactions.from_events(result.events, result.user_vocab, result.item_vocab)
     space = interest_space(result.items, None)
-    histories = histories_of(inter, space.codes)
+    histories = user_histories(inter, space.codes)
     assert len(histories) == inter.n_users
     assert sum(len(h.codes) for h in histories) == int((space.codes[inter.item] >= 0).sum())
     assert all(np.all(np.diff(h.ts) >= 0) for h in histories)

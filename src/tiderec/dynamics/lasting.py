@@ -63,6 +63,10 @@ class History:
     ts: np.ndarray
     types: np.ndarray
 
+    def head(self, n: int) -> History:
+        """The first n events."""
+        return History(self.codes[:n], self.ts[:n], self.types[:n])
+
     @classmethod
     def of(cls, codes: np.ndarray, ts: np.ndarray, types: np.ndarray) -> History:
         """The events with a known interest (code >= 0) of parallel arrays."""
@@ -89,7 +93,7 @@ class Run:
         return 0 if self.returned else None
 
 
-def histories_of(inter: Interactions, codes: np.ndarray) -> list[History]:
+def user_histories(inter: Interactions, codes: np.ndarray) -> list[History]:
     """Every user's History (in user index order) from interactions and the interest code of each item
     int64[n_items] (-1: none)."""
     return [

@@ -13,12 +13,14 @@ import numpy as np
 
 from tiderec.data.interactions import Interactions
 from tiderec.data.splits import leave_one_out
+from tiderec.dynamics.lasting import LASTING, History, LastingModel, fit_lasting, runs, user_histories
 from tiderec.dynamics.migration import MigrationConfig, detect, learn_detector
 from tiderec.dynamics.plot import line_chart_svg, timeline_svg
 from tiderec.dynamics.shortterm import NextInterest, choose_mix, histories_of, top_k_accuracy
 from tiderec.dynamics.space import InterestSpace
 from tiderec.dynamics.timeline import Granularity, granularity_for, timeline
 from tiderec.dynamics.trends import PERIOD, backtest, forecast, interest_counts, rising_falling
+from tiderec.errors import DatasetError
 from tiderec.interest.state import InterestConfig
 
 CSS = (
@@ -84,21 +86,83 @@ def _migrations(inter: Interactions, space: InterestSpace, cfg: ReportConfig) ->
     rows: list[str] = []
     sequences = [space.codes[inter.items_of(u)] for u in range(inter.n_users)]
     learned = learn_detector(sequences, len(space.labels), cfg.migration)
+    histories = user_histories(inter, space.codes)
+    lasting = _lasting_model(histories, space)
     for u, codes in enumerate(sequences):
         for m in detect(codes, cfg.migration, space.vectors, learned):
             kinds[m.kind] += 1
             if len(rows) < 15:
                 ts = datetime.fromtimestamp(int(inter.ts[inter.offsets[u] + m.at_index]) / 1e6, UTC)
+                known = int((codes[: m.at_index + 1] >= 0).sum())
                 rows.append(
                     f"<tr><td>{escape(inter.user_vocab.ids[u])}</td><td>{ts:%Y-%m-%d %H:%M}</td><td>{m.kind}</td>"
                     f"<td>{escape(', '.join(space.label(c) for c, _ in m.from_[:3]))}</td>"
-                    f"<td>{escape(', '.join(space.label(c) for c, _ in m.to[:3]))}</td><td>{m.confidence:.2f}</td></tr>"
+                    f"<td>{escape(', '.join(space.label(c) for c, _ in m.to[:3]))}</td><td>{m.confidence:.2f}</td>"
+                    f"<td>{_lasting_cell(lasting, histories[u], known)}</td></tr>"
                 )
     counts = ", ".join(f"{k}: {v:,}" for k, v in sorted(kinds.items())) or "none"
     return (
-        f"<section id='migrations'><h2>Interest changes found</h2><p>{counts}</p><table><tr><th>user</th>"
-        f"<th>when</th><th>kind</th><th>from</th><th>to</th><th>confidence</th></tr>{''.join(rows)}</table></section>"
+        f"<section id='migrations'><h2>Interest changes found</h2><p>{counts}</p><table><tr>"
+        f"<th>user</th><th>when</th><th>kind</th><th>from</th><th>to</th><th>confidence</th><th>P(lasting)</th>"
+        f"</tr>{''.join(rows)}</table>{_new_interests(inter, space, histories, lasting)}</section>"
     )
+
+
+def _new_interests(
+    inter: Interactions, space: InterestSpace, histories: list[History], model: LastingModel | None, k: int = 3
+) -> str:
+    """The latest runs of new interests that reached k events, with the probability of lasting the model gave at
+    the k-th and what happened; and how the calls held up over every such run."""
+    if model is None:
+        return "<p>Too few runs of new interests in these histories to learn whether they last.</p>"
+    found = [(u, r) for u, h in enumerate(histories) for r in runs(h.codes) if r.length >= k]
+    if not found:
+        return "<p>No run of new interests reached {k} events.</p>"
+    probs = model.probabilities(histories, found, k)
+    called = probs >= model.thresholds[model.fitted_k(k)]
+    labels = np.array([-1 if r.label is None else r.label for _, r in found])
+    resolved = labels >= 0
+    shares = [float((labels[mask & resolved] == 1).mean()) if (mask & resolved).any() else 0.0
+              for mask in (called, ~called)]  # fmt: skip
+    latest = sorted(range(len(found)), key=lambda i: -int(histories[found[i][0]].ts[found[i][1].start]))[:15]
+    rows = []
+    for i in latest:
+        u, run = found[i]
+        h = histories[u]
+        when = datetime.fromtimestamp(int(h.ts[run.start]) / 1e6, UTC)
+        names = ", ".join(dict.fromkeys(space.label(int(c)) for c in h.codes[run.start : run.start + k]))
+        outcome = {1: "lasted", 0: "excursion", None: "open"}[run.label]
+        rows.append(
+            f"<tr><td>{escape(inter.user_vocab.ids[u])}</td><td>{when:%Y-%m-%d %H:%M}</td><td>{escape(names)}</td>"
+            f"<td>{probs[i]:.2f}</td><td>{outcome}</td></tr>"
+        )
+    return (
+        f"<h3>New interests: lasting move or excursion?</h3><p>{len(found):,} runs of interests new to the shopper "
+        f"reached {k} events; at event {k}, the lasting-move model (dynamics/lasting.py, learned from these "
+        f"histories' own outcomes: {LASTING} events in new interests before a return) called {int(called.sum()):,} "
+        f"lasting. Of those called lasting and resolved, {shares[0]:.0%} lasted; of the others, {shares[1]:.0%}.</p>"
+        f"<table><tr><th>user</th><th>started</th><th>new interests</th><th>P(lasting)</th><th>then</th></tr>"
+        f"{''.join(rows)}</table>"
+    )
+
+
+def _lasting_model(histories: list[History], space: InterestSpace) -> LastingModel | None:
+    """The lasting-move model learned from these histories (None when they hold too few labelled runs)."""
+    try:
+        return fit_lasting(histories, len(space.labels), space.vectors)
+    except DatasetError:
+        return None
+
+
+def _lasting_cell(model: LastingModel | None, history: History, known: int) -> str:
+    """P(lasting) of the run of new interests the first `known` events end in, and how the run turned out."""
+    current = None if model is None else model.current(history.head(known))
+    if current is None:
+        return "–"
+    run, probability = current
+    outcome = next((r for r in runs(history.codes) if r.start == run.start), run)
+    label = {1: "lasted", 0: "excursion", None: "open"}[outcome.label]
+    return f"{probability:.2f} ({label})"
 
 
 def _trends(inter: Interactions, codes: np.ndarray, space: InterestSpace, gran: Granularity, cfg: ReportConfig) -> str:
