@@ -312,6 +312,30 @@ def fit_lasting(
     return LastingModel(models, final.log_pop, final.stickiness, vectors, best, fold_auc, thresholds)
 
 
+MAX_USERS = 20_000
+"""learn_lasting reads at most this many shoppers' histories (a seeded sample), so that a service or report on a
+large log learns in seconds."""
+
+
+def learn_lasting(
+    histories: Sequence[History],
+    n_interests: int,
+    vectors: np.ndarray | None = None,
+    max_users: int = MAX_USERS,
+    seed: int = 0,
+) -> LastingModel | None:
+    """fit_lasting on a seeded sample of at most max_users of the histories long enough to hold a run; None when
+    they hold too few labelled runs to learn from."""
+    usable = [h for h in histories if len(h.codes) > MIN_HISTORY + 1]
+    if len(usable) > max_users:
+        keep = np.random.default_rng(seed).choice(len(usable), size=max_users, replace=False)
+        usable = [usable[i] for i in sorted(keep.tolist())]
+    try:
+        return fit_lasting(usable, n_interests, vectors, seed=seed)
+    except DatasetError:
+        return None
+
+
 @dataclass(frozen=True)
 class _Fitted:
     models: dict[tuple[int, float], Logistic]

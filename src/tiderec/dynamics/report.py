@@ -13,14 +13,13 @@ import numpy as np
 
 from tiderec.data.interactions import Interactions
 from tiderec.data.splits import leave_one_out
-from tiderec.dynamics.lasting import LASTING, History, LastingModel, fit_lasting, runs, user_histories
+from tiderec.dynamics.lasting import LASTING, History, LastingModel, learn_lasting, runs, user_histories
 from tiderec.dynamics.migration import MigrationConfig, detect, learn_detector
 from tiderec.dynamics.plot import line_chart_svg, timeline_svg
 from tiderec.dynamics.shortterm import NextInterest, choose_mix, histories_of, top_k_accuracy
 from tiderec.dynamics.space import InterestSpace
 from tiderec.dynamics.timeline import Granularity, granularity_for, timeline
 from tiderec.dynamics.trends import PERIOD, backtest, forecast, interest_counts, rising_falling
-from tiderec.errors import DatasetError
 from tiderec.interest.state import InterestConfig
 
 CSS = (
@@ -87,7 +86,7 @@ def _migrations(inter: Interactions, space: InterestSpace, cfg: ReportConfig) ->
     sequences = [space.codes[inter.items_of(u)] for u in range(inter.n_users)]
     learned = learn_detector(sequences, len(space.labels), cfg.migration)
     histories = user_histories(inter, space.codes)
-    lasting = _lasting_model(histories, space)
+    lasting = learn_lasting(histories, len(space.labels), space.vectors)
     for u, codes in enumerate(sequences):
         for m in detect(codes, cfg.migration, space.vectors, learned):
             kinds[m.kind] += 1
@@ -144,14 +143,6 @@ def _new_interests(
         f"<table><tr><th>user</th><th>started</th><th>new interests</th><th>P(lasting)</th><th>then</th></tr>"
         f"{''.join(rows)}</table>"
     )
-
-
-def _lasting_model(histories: list[History], space: InterestSpace) -> LastingModel | None:
-    """The lasting-move model learned from these histories (None when they hold too few labelled runs)."""
-    try:
-        return fit_lasting(histories, len(space.labels), space.vectors)
-    except DatasetError:
-        return None
 
 
 def _lasting_cell(model: LastingModel | None, history: History, known: int) -> str:
