@@ -15,7 +15,7 @@ from tiderec.errors import DatasetError
 from tiderec.text.encode import encode_items
 from tiderec.text.encoders.base import EncoderConfig, TextEncoder, normalize
 from tiderec.text.store import read_vectors, write_vectors
-from tiderec.text.template import ItemTextTemplate
+from tiderec.text.template import ItemTextTemplate, default_template
 from tiderec.types import Items
 
 
@@ -117,14 +117,24 @@ def test_store_rejects_mismatched_shapes(tmp_path: Path) -> None:
         read_vectors(tmp_path)
 
 
+def test_an_attribute_only_catalogue_is_encoded_from_its_attributes_by_default() -> None:
+    frame = pl.DataFrame({"item_id": ["a", "b"], "attributes": [["1", "2"], ["3"]]})
+    store, _ = encode_items(Items.from_frame(frame), HashEncoder(), progress=False)
+    assert store.texts.to_list() == ["1, 2", "3"]
+    template, reason = default_template(Items.from_frame(frame))
+    assert "attributes" in template.fields
+    assert "attributes are read" in reason
+    titled = frame.with_columns(pl.Series("title", ["lipstick", None]))
+    assert default_template(Items.from_frame(titled))[0] == ItemTextTemplate()
+
+
 def test_a_catalogue_without_any_text_is_a_clear_error() -> None:
     frame = pl.DataFrame({"item_id": ["a", "b"], "attributes": [["1", "2"], ["3"]]})
     with pytest.raises(DatasetError, match=r"none of the 2 items has text .* add 'attributes'"):
-        encode_items(Items.from_frame(frame), HashEncoder(), progress=False)
-    store, _ = encode_items(
-        Items.from_frame(frame), HashEncoder(), ItemTextTemplate(fields=("attributes",)), progress=False
-    )
-    assert store.texts.to_list() == ["1, 2", "3"]
+        encode_items(Items.from_frame(frame), HashEncoder(), ItemTextTemplate(), progress=False)
+    bare = pl.DataFrame({"item_id": ["a", "b"]})
+    with pytest.raises(DatasetError, match="none of the 2 items has text"):
+        encode_items(Items.from_frame(bare), HashEncoder(), progress=False)
 
 
 def test_unknown_template_field_lists_the_valid_ones() -> None:

@@ -24,6 +24,7 @@ from tiderec.text import (
     read_vectors,
 )
 from tiderec.text.ray_encode import RayEncodeConfig, encode_items_ray
+from tiderec.text.template import default_template
 from tiderec.types import Items
 
 
@@ -100,7 +101,12 @@ def encode_folder(
         EncoderConfig,
         {"name": encoder_name, "threads": threads, "device": device, "batch_size": batch_size, "runtime": runtime},
     )
-    template = configs.load(ItemTextTemplate, template_path) if template_path else ItemTextTemplate()
+    if template_path:
+        template = configs.load(ItemTextTemplate, template_path)
+    else:
+        template, reason = default_template(items)
+        if template != ItemTextTemplate():
+            click.echo(f"template: {reason}")
     previous = None
     if not full and (target / "manifest.json").is_file():
         previous = read_vectors(target, mapped=True)

@@ -17,7 +17,7 @@ from tiderec.config import to_dict
 from tiderec.errors import DatasetError
 from tiderec.text.encoders.base import TextEncoder
 from tiderec.text.store import ItemVectors, VectorSpace, write_store
-from tiderec.text.template import Field, ItemTextTemplate, render, text_hashes
+from tiderec.text.template import Field, ItemTextTemplate, default_template, render, text_hashes
 from tiderec.types import Items
 
 CHUNK = 8192
@@ -170,7 +170,7 @@ def encode_items(
     `out`, the store is written there as it is encoded, `chunk` texts at a time, in memory flat in catalogue
     size (the returned vectors map the written file); without, it is built in memory.
     """
-    tpl = template or ItemTextTemplate()
+    tpl = template or default_template(items)[0]
     plan = plan_encoding(items, space_of(encoder, tpl), tpl, previous)
     start = time.perf_counter()
     over_length = 0

@@ -25,7 +25,7 @@ from tiderec.errors import ConfigError
 from tiderec.text.encode import EncodePlan, EncodeReport, fill_store, plan_encoding, space_of
 from tiderec.text.encoders import EncoderConfig, load_encoder
 from tiderec.text.store import ItemVectors, VectorSpace
-from tiderec.text.template import ItemTextTemplate
+from tiderec.text.template import ItemTextTemplate, default_template
 from tiderec.types import Items
 
 
@@ -122,7 +122,7 @@ def encode_items_ray(
     """`encode_items` on a Ray cluster: same plan, same store (written to `out` in flat memory, as there);
     texts encoded by a pool of actors."""
     cfg = config or RayEncodeConfig()
-    tpl = template or ItemTextTemplate()
+    tpl = template or default_template(items)[0]
     ray = connect(ray_config)
     threads = max(1, int(cfg.cpus_per_actor))
     actor_encoder = configs.to_dict(configs.with_changes(encoder, {"threads": threads}))

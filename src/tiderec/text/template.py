@@ -56,6 +56,21 @@ def clean_text(text: str) -> str:
     return _SPACE.sub(" ", _CONTROL.sub(" ", text)).strip()
 
 
+def default_template(items: Items) -> tuple[ItemTextTemplate, str]:
+    """The template used when none is given, and why: the default fields; for a catalogue with none of them but
+    with attributes (the S3-Rec Amazon files: attribute ids only), the attributes as well."""
+    base = ItemTextTemplate()
+    frame = items.frame
+    texts = [frame[c].cast(pl.String).str.strip_chars().replace("", None) for c in ("title", "brand", "description")]
+    listed = [frame[c].list.len().fill_null(0) for c in ("category", "attributes")]
+    if not frame.height or any(t.drop_nulls().len() for t in texts) or listed[0].sum() or not listed[1].sum():
+        return base, f"fields {list(base.fields)}"
+    return (
+        ItemTextTemplate(fields=(*base.fields, "attributes")),
+        "no item has a title, category, brand or description: the attributes are read",
+    )
+
+
 def render(items: Items, template: ItemTextTemplate) -> RenderedTexts:
     """Render every item's text with `template`; items with no text at all get an empty string."""
     texts: list[str] = []
