@@ -58,6 +58,19 @@ def test_ingest_clean_stats_round_trip(tmp_path: Path, log: Path) -> None:
     assert data["cleaning"]["config"]["k_core"]["min_user"] == 2
 
 
+def test_a_file_of_user_sequences_is_read_without_a_mapping(tmp_path: Path, log: Path) -> None:
+    """`uid iid iid ...` per line (the S3-Rec form) with its attributes beside it: `tiderec ingest PATH` needs no
+    source name and no flag; a CSV given the same way still needs its mapping."""
+    (tmp_path / "Shop.txt").write_text("u1 a b c\nu2 b c d e\n\nu3 a d\n", encoding="utf-8")
+    (tmp_path / "Shop_item2attributes.json").write_text('{"a": [1, 2], "b": [2]}', encoding="utf-8")
+    result = invoke("ingest", tmp_path / "Shop.txt", "--out", tmp_path / "raw")
+    assert result.exit_code == 0, result.output
+    assert "ingested 9 events (3 users, 5 items)" in result.output
+    result = invoke("stats", tmp_path / "raw", "--json")
+    assert json.loads(result.output)["stats"]["events"] == 9
+    assert "event mapping" in one_line_error(invoke("ingest", log, "--out", tmp_path / "csv"))
+
+
 def test_clean_set_accepts_durations_and_saved_configs(tmp_path: Path, log: Path) -> None:
     invoke("ingest", "csv", log, "--out", tmp_path / "raw", *MAPS, *TYPE)
     result = invoke(
@@ -94,6 +107,7 @@ def test_bad_row_stops_with_location_or_is_skipped(tmp_path: Path, log: Path) ->
     ("args", "needle"),
     [
         (("ingest", "nosuch", "--out", "x"), "unknown source 'nosuch'"),
+        (("ingest", "no/such.txt", "--out", "x"), "no/such.txt: no such file"),
         (("ingest", "csv", "--out", "x"), "give the events file PATH"),
         (("ingest", "online-retail", "--out", "x", "--map", "user_id=u"), "column mappings apply only"),
         (("clean", "missing-folder", "--out", "x"), "no such folder"),

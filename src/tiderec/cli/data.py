@@ -18,7 +18,7 @@ from tiderec.clean.store import read_cleaned, write_cleaned
 from tiderec.cli.common import pairs, toml_value
 from tiderec.data.stats import describe
 from tiderec.errors import ConfigError
-from tiderec.ingest.datasets import DATASETS, data_root, load_dataset
+from tiderec.ingest.datasets import DATASETS, amazon_s3rec, data_root, load_dataset
 from tiderec.ingest.grow import GrowConfig, grow
 from tiderec.ingest.mapping import EventMapping, ItemMapping, ReadOptions
 from tiderec.ingest.store import KIND as INGESTED_KIND
@@ -61,6 +61,13 @@ def source_options(command: Any) -> Any:
     return command
 
 
+def as_source(source: str, path: Path | None) -> tuple[str, Path | None]:
+    """SOURCE and PATH as given, or ("file", SOURCE) when SOURCE names an existing file and no PATH follows."""
+    if source not in DATASETS and source not in FORMATS and path is None and Path(source).is_file():
+        return "file", Path(source)
+    return source, path
+
+
 def read_source(
     source: str,
     path: Path | None,
@@ -78,7 +85,9 @@ def read_source(
     skip_bad_rows: bool | None = None,
 ) -> Dataset:
     """A known dataset (PATH defaults to its file under the data root), or csv / parquet / jsonl / file at PATH
-    read with a column mapping (a TOML/JSON file and/or --map flags, the flags winning)."""
+    read with a column mapping (a TOML/JSON file and/or --map flags, the flags winning); a `file` whose lines are
+    `uid iid iid ...` (the S3-Rec form, `<name>_item2attributes.json` beside it read when present) needs none."""
+    source, path = as_source(source, path)
     config = configs.read_mapping(mapping) if mapping else {}
     options = read_options(
         config,
@@ -93,6 +102,10 @@ def read_source(
         if maps or item_maps or mapping or items_path:
             raise ConfigError(f"{source} is a known dataset: column mappings apply only to csv/parquet/jsonl/file")
         return load_dataset(source, path, options)
+    if source == "file" and path is not None and not (maps or item_maps or mapping) and amazon_s3rec.looks_like(path):
+        return amazon_s3rec.load(path, options)  # `uid iid iid ...` per line: needs no mapping
+    if source not in FORMATS and ("/" in source or "." in source):
+        raise ConfigError(f"{source}: no such file (SOURCE is a known dataset, a format or an existing file)")
     if source not in FORMATS:
         raise ConfigError(f"unknown source {source!r}; known datasets: {sorted(DATASETS)}, formats: {list(FORMATS)}")
     if path is None:

@@ -14,7 +14,7 @@ import click
 from tiderec import config as configs
 from tiderec.clean.pipeline import clean
 from tiderec.clean.store import write_cleaned
-from tiderec.cli.data import FORMATS, clean_config, echo_cleaned, echo_ingested, read_source, source_options
+from tiderec.cli.data import FORMATS, as_source, clean_config, echo_cleaned, echo_ingested, read_source, source_options
 from tiderec.cli.dynamics import write_report
 from tiderec.cli.models import config_option, evaluate_prepared, model_names, prepare_folder, set_option, settings_from
 from tiderec.cli.text import echo_encoded, encode_folder
@@ -89,6 +89,7 @@ def pipeline(
     Training shares what the budget leaves; --full trains every model to early stopping instead."""
     started = time.perf_counter()
     total = None if full else duration_seconds(budget)
+    source, path = as_source(source, path)
     if out is None:
         out = Path("runs") / (source if source not in FORMATS or path is None else path.name.split(".")[0])
     names = model_names(models)

@@ -24,6 +24,28 @@ NAME = "amazon-beauty"
 DEFAULT_FILE = "amazon-beauty/Beauty.txt"
 
 
+def looks_like(path: Path, lines: int = 20) -> bool:
+    """Whether an uncompressed text file reads as this form: its first non-empty lines are each a user id and at
+    least one item id, separated by white space only (no commas, semicolons, quotes or braces)."""
+    if not path.is_file() or path.suffix.lower() in COMPRESSIONS or path.suffix.lower() not in ("", ".txt"):
+        return False
+    seen = 0
+    with path.open("rb") as handle:
+        for raw in handle:
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+            if any(c in text for c in ',;"{') or len(text.split()) < 2:
+                return False
+            seen += 1
+            if seen >= lines:
+                break
+    return seen > 0
+
+
 def load(path: Path, options: ReadOptions) -> Dataset:
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
