@@ -44,8 +44,8 @@ from tiderec.dynamics.lasting import (
     LastingModel,
     examples,
     fit_lasting,
-    histories_of,
     runs,
+    user_histories,
 )
 from tiderec.dynamics.logistic import auc, average_precision, best_threshold, f1_at
 from tiderec.dynamics.space import interest_space
@@ -71,7 +71,7 @@ def load(key: str) -> tuple[list[History], list[str], int, np.ndarray | None, st
     if (folder.parent / "vectors" / "manifest.json").is_file():
         vectors, _ = read_vectors(folder.parent / "vectors").aligned(cleaned.item_vocab.ids)
     space = interest_space(cleaned.items, vectors)
-    every = histories_of(inter, space.codes)
+    every = user_histories(inter, space.codes)
     kept = [u for u, h in enumerate(every) if len(h.codes)]
     ids = inter.user_vocab.ids.to_list()
     return [every[u] for u in kept], [ids[u] for u in kept], len(space.labels), space.vectors, space.source
