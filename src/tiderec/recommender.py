@@ -297,16 +297,18 @@ class Recommender:
         moments: np.ndarray | None = None  # the states read at the moment, for the index and items the model lacks
         if self.model_index.exact:
             pools = [np.arange(self.n_items)] * len(requests)
-            model_rows = None
+            model_rows: np.ndarray | None = None
         else:
             moments = scorer.moment_states(encoded, gaps)
-            pools = []
-            for row, (h, _, text_pool) in enumerate(histories):
-                pool, _ = self.model_index.search(moments[row], self.config.candidates)
-                parts = [pool, scorer.reachable(h)] + ([text_pool] if text_pool is not None else [])
-                pools.append(np.unique(np.concatenate(parts)))
-            union = np.unique(np.concatenate(pools))
-            model_rows = union[union < n_model]
+            chosen = np.zeros((len(requests), self.n_items), dtype=bool)
+            chosen[:, :n_model] = scorer.reachable(padded)
+            found = self.model_index.search_many(moments, self.config.candidates)
+            for row, (pool, (_, _, text_pool)) in enumerate(zip(found, histories, strict=True)):
+                chosen[row, pool] = True
+                if text_pool is not None:
+                    chosen[row, text_pool] = True
+            pools = [np.flatnonzero(row) for row in chosen]
+            model_rows = np.flatnonzero(chosen[:, :n_model].any(axis=0))  # one shared set: one matrix product
         full = scorer.score_encoded(encoded, padded, gaps, model_rows)  # [B, N_model]
         out: list[tuple[np.ndarray, np.ndarray, str | None]] = []
         for row, items in enumerate(pools):

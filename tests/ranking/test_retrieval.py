@@ -91,6 +91,8 @@ def test_upserts_replace_and_extend_without_a_rebuild(config: IndexConfig) -> No
     assert index.search(q, 1, allowed)[0].tolist() == [N + 2]
     with pytest.raises(RequestError, match=r"\[N, m\]"):
         ItemIndex(keys[0])
+    many = index.search_many(np.stack([q, -q]), 20)
+    assert [m.tolist() for m in many] == [index.search(q, 20)[0].tolist(), index.search(-q, 20)[0].tolist()]
 
 
 def test_a_projected_graph_is_fitted_to_the_keys_and_bad_settings_are_refused() -> None:

@@ -53,9 +53,9 @@ class SequenceModel(nn.Module):
         return self.item_table()[items]
 
     def reachable(self, history: torch.Tensor) -> torch.Tensor:
-        """int64[R]: the items whose score a history of ids + 1 int64[T] moves beyond the state's inner product
-        (none here; models with history terms override it)."""
-        return torch.zeros(0, dtype=torch.long, device=history.device)
+        """bool[B, N]: the items whose score each history of ids + 1 int64[B, T] (0: padding) moves beyond the
+        state's inner product (none here; models with history terms override it)."""
+        return torch.zeros((history.shape[0], self.n_items), dtype=torch.bool, device=history.device)
 
     def base_scores(
         self, picked: torch.Tensor, table: torch.Tensor | None = None, candidates: torch.Tensor | None = None

@@ -221,16 +221,16 @@ class InterestModel(SequenceModel):
         return scores
 
     def reachable(self, history: torch.Tensor) -> torch.Tensor:
-        """int64[R]: the item indices the history terms can move for a history of ids + 1 int64[T] (its items
+        """bool[B, N]: the items the history terms can move for histories of ids + 1 int64[B, T] (their items
         when the repeat term is on, their co-occurrence neighbours when that term is): the candidates a
         retrieval index must add so that scoring candidates equals scoring every item."""
-        known = history[history > 0]
-        parts = [torch.zeros(0, dtype=torch.long, device=history.device)]
+        out = torch.zeros((history.shape[0], self.n_items), dtype=torch.bool, device=history.device)
+        rows = torch.arange(history.shape[0], device=history.device)[:, None].expand_as(history)
+        known = history > 0
         if self.repeat_head is not None:
-            parts.append(known - 1)
+            out[rows[known], history[known] - 1] = True
         if self.neighbour_term_on():
-            near = self.get_buffer("neighbour_items")[known]
-            sims = self.get_buffer("neighbour_sims")[known]
-            parts.append(near[sims != 0])
-        out: torch.Tensor = torch.unique(torch.cat(parts))
+            near = self.get_buffer("neighbour_items")[history]  # [B, T, K]
+            linked = (self.get_buffer("neighbour_sims")[history] != 0) & known[..., None]
+            out[rows[..., None].expand_as(near)[linked], near[linked]] = True
         return out

@@ -91,9 +91,11 @@ class TorchScorer:
             return scores.float().cpu().numpy()
 
     def reachable(self, history: np.ndarray) -> np.ndarray:
-        """int64[R]: the items a history (ids + 1 int64[T]) moves beyond the state's inner product."""
+        """bool[B, N]: the items each history (ids + 1 int64[B, T], 0: padding) moves beyond the state's inner
+        product."""
         with torch.inference_mode():
-            return self.model.reachable(torch.from_numpy(history).to(self.device)).cpu().numpy()
+            out: np.ndarray = self.model.reachable(torch.from_numpy(history).to(self.device)).cpu().numpy()
+            return out
 
     def moment_states(self, encoded: np.ndarray, next_gaps: np.ndarray) -> np.ndarray:
         """float32[B, D]: encoded states float32[B, D] read at gap buckets int64[B] (a retrieval index's queries)."""

@@ -157,6 +157,26 @@ class ItemIndex:
         best = pool[top_k(scores[pool][None, :], n)[0]]
         return best.astype(np.int64), scores[best]
 
+    def search_many(self, queries: np.ndarray, n: int) -> list[np.ndarray]:
+        """`search` for each row of queries float32[B, m] (no filter), item indices only: the HNSW graph is
+        searched for all rows in one call (a row it answers short is searched again on its own)."""
+        n = min(n, len(self.keys))
+        if self._hnsw is None or n <= 0:
+            return [self.search(q, n)[0] for q in queries]
+        import faiss
+
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+        params.efSearch = max(self.config.ef_search, n)
+        fetch = n if self._projection is None else params.efSearch
+        if self._live_bits is not None:
+            params.sel = faiss.IDSelectorBitmap(len(self._node_rows), faiss.swig_ptr(self._live_bits))
+        _, nodes = self._hnsw.search(self._projected(queries), fetch, params=params)
+        out = []
+        for query, row in zip(queries, nodes, strict=True):
+            found = self._rescored(self._node_rows[row[row >= 0]], query)[0][:n]
+            out.append(found if len(found) == n else self.search(query, n)[0])
+        return out
+
     def _search_ivf(self, query: np.ndarray, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         import faiss
 

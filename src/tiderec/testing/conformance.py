@@ -54,8 +54,10 @@ def check_sequence_model(model: SequenceModel, n_items: int) -> None:
         assert torch.isfinite(scores).all(), "non-finite scores"
         with_table = model.scores(states, x["items"], select, table)
         assert torch.allclose(scores, with_table, atol=1e-5), "scores differ when given the item table"
+        reach = model.reachable(x["items"])
+        assert reach.shape == (b, n_items), f"reachable has shape {tuple(reach.shape)}"
         for row in range(b):
-            pool = torch.unique(torch.cat([torch.tensor([0, n_items - 1]), model.reachable(x["items"][row])]))
+            pool = torch.unique(torch.cat([torch.tensor([0, n_items - 1]), torch.nonzero(reach[row])[:, 0]]))
             one = torch.zeros_like(select)
             one[row, -1] = True
             part = model.scores(states, x["items"], one, table, pool)[0]
