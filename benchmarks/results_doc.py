@@ -29,7 +29,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("The service", ("serve", "retrieval", "soak_", "fuzz")),
     ("Interest state", ("interest_update",)),
     ("Next interest, conversion, demand", ("shortterm", "conversion", "trends")),
-    ("Migration detection", ("migration",)),
+    ("Interest migration: detection, recovery, lasting moves", ("migration", "recovery", "lasting")),
     ("Shopper queries", ("intents", "ner", "query", "compare")),
     ("Exploration and off-policy evaluation", ("ope", "replay")),
     ("Scale and GPU", ("scale", "gpu")),
