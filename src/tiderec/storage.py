@@ -1,8 +1,8 @@
 """One database interface over the embedded SQLite file (the default) and a PostgreSQL server.
 
-SQL is written once with `?` placeholders and `{blob}` for binary columns; `Database` adapts both to the
-dialect. Statements outside `transaction()` commit on their own (autocommit on both), so a caller never
-leaves work uncommitted by accident.
+SQL is written once with `?` placeholders, `{blob}` for binary columns and `{serial}` for an increasing integer
+key; `Database` adapts them to the dialect. Statements outside `transaction()` commit on their own (autocommit on
+both), so a caller never leaves work uncommitted by accident.
 
 A database that cannot serve right now (PostgreSQL stopped or restarting, a full disk, an I/O error) raises
 `StorageError` with the driver's reason in one line, and a transaction it broke is rolled back, so nothing of it
@@ -25,6 +25,8 @@ from tiderec.errors import ConfigError, StorageError
 
 Dialect = Literal["sqlite", "postgresql"]
 BLOB = {"sqlite": "BLOB", "postgresql": "BYTEA"}
+SERIAL = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgresql": "BIGSERIAL PRIMARY KEY"}
+"""An integer primary key the database numbers on insert, increasing and never reused (not even after deletes)."""
 
 RECONNECT_SECONDS = 0.5
 """After a failed try to open a lost PostgreSQL connection again, how long calls fail at once before the next."""
@@ -117,7 +119,7 @@ class Database:
 
     def sql(self, statement: str) -> str:
         """`statement` in this dialect: placeholders and type names."""
-        statement = statement.replace("{blob}", BLOB[self.dialect])
+        statement = statement.replace("{blob}", BLOB[self.dialect]).replace("{serial}", SERIAL[self.dialect])
         return statement.replace("?", "%s") if self.dialect == "postgresql" else statement
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:

@@ -4,7 +4,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tiderec.dynamics.migration import MigrationConfig, detect, dominant_change
+from tiderec.dynamics.migration import (
+    MigrationConfig,
+    could_declare_many,
+    could_ever_declare,
+    detect,
+    dominant_change,
+)
 from tiderec.dynamics.space import InterestSpace, cooccurrence_vectors, interest_space
 from tiderec.errors import ConfigError, DatasetError
 from tiderec.types import Items
@@ -53,6 +59,53 @@ def test_related_interests_are_not_novel_with_vectors() -> None:
     assert detect(near, MigrationConfig(z=0.0)) != []
     far = np.array([RUNNING] * 20 + [BOOKS] * 10)
     assert [m.at_index for m in detect(far, MigrationConfig(z=0.0), vectors)] == [22]
+
+
+def test_the_replayed_rule_never_rules_out_a_change_detect_declares() -> None:
+    """could_declare_many rules out the rows where detect (from `first` on) declares nothing and keeps the others:
+    random and blocky sequences, with and without vectors near the novelty threshold, varied settings, rows of
+    different lengths padded with -1. Only near-ties of float32 cosines keep a row without a change. detect's
+    `first` drops the earlier changes and nothing else."""
+    rng = np.random.default_rng(0)
+    kept = {True: 0, False: 0}
+    for trial in range(400):
+        n_codes = int(rng.integers(1, 8))
+        codes = rng.integers(-1, n_codes, int(rng.integers(1, 60)))
+        if trial % 4 >= 2:
+            codes = np.repeat(rng.integers(0, n_codes, 10), rng.integers(1, 9, 10))
+        vectors = None
+        if trial % 2:
+            mix = float(rng.uniform(0.2, 0.6))
+            raw = mix * rng.normal(size=16) + (1 - mix) * rng.normal(size=(n_codes, 16)) / 4
+            vectors = (raw / np.linalg.norm(raw, axis=1, keepdims=True)).astype(np.float32)
+        cfg = MigrationConfig(persist=int(rng.integers(1, 4)), min_history=int(rng.integers(1, 6)),
+                              min_novelty=float(rng.uniform(0.3, 0.9)))  # fmt: skip
+        first = int(rng.integers(0, len(codes) + 1))
+        rows = np.full((2, len(codes) + 3), -1, dtype=np.int64)
+        rows[1, : len(codes)] = codes
+        possible = could_declare_many(rows, np.array([0, first]), cfg, vectors)
+        found = detect(codes.astype(np.int64), cfg, vectors, first=first)
+        assert found == [m for m in detect(codes.astype(np.int64), cfg, vectors) if m.at_index >= first]
+        assert not possible[0]
+        assert possible[1] or not found
+        if possible[1]:
+            kept[bool(found)] += 1
+        if vectors is None:
+            assert possible[1] == bool(found)
+    assert kept[True] > 50
+    assert kept[False] <= 0.1 * kept[True]
+
+
+def test_interests_too_near_for_any_change() -> None:
+    near = np.array([[1.0, 0.0], [0.6, 0.8]], dtype=np.float32)
+    far = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    assert not could_ever_declare(near)
+    assert could_ever_declare(far)
+    assert could_ever_declare(None)
+    assert could_ever_declare(near * 2)
+    history = np.array([0] * 20 + [1] * 10)
+    assert detect(history, vectors=near) == []
+    assert detect(history, vectors=far) != []
 
 
 def test_baseline_and_settings() -> None:

@@ -116,21 +116,118 @@ def learn_detector(sequences: list[np.ndarray], n_interests: int, config: Migrat
     )
 
 
+MARGIN = {"shares": 1e-9, "vectors": 1e-4}
+"""How near its threshold a novelty replayed by `could_declare_many` counts as undecided: `detect` computes shares
+in float64 (in another order: ~1e-15 apart) and cosines to float32 profiles (~1e-6). Ties that both compute
+exactly (a share of an interest absent from the profile, novelty 1, against a threshold of min_novelty or 1, the
+mean of novelties all 1) are decided."""
+
+
+def could_declare_many(
+    codes: np.ndarray, first: np.ndarray, config: MigrationConfig | None = None, vectors: np.ndarray | None = None
+) -> np.ndarray:
+    """For each row of codes int64[users, n] (-1: unknown or padding), False only where `detect` declares no change
+    at position first[user] or later: bool[users]. The novelty rule replayed for all rows at once, one event
+    position at a time (each profile kept as its dot products with the row's events); a row with a comparison
+    within MARGIN of its threshold stays True, so none whose change `detect` declares is ruled out."""
+    cfg = config or MigrationConfig()
+    users, n = codes.shape
+    if cfg.detector != "rule" or (vectors is not None and codes.size and codes.max() >= len(vectors)):
+        return np.ones(users, dtype=bool)
+    order = np.argsort(codes < 0, axis=1, kind="stable")  # each row's known events first, in time order
+    known = np.maximum(np.take_along_axis(codes, order, axis=1), 0)
+    count = (codes >= 0).sum(1)
+    keep = 0.5 ** (1.0 / cfg.half_life_events)
+    gram = None if vectors is None else vectors.astype(np.float64) @ vectors.astype(np.float64).T
+    margin = MARGIN["shares" if gram is None else "vectors"]
+    dots, mass = np.zeros((users, n)), np.zeros(users)  # the profile: dot products with the row's events; size
+    frozen_dots, frozen_mass = dots.copy(), mass.copy()  # the profile when the current run began
+    mean, var = np.zeros(users), np.zeros(users)
+    ones = np.ones(users, dtype=bool)  # every novelty so far exactly 1 (mean exactly 1, var 0)
+    run = np.zeros(users, dtype=np.int64)
+    declared, out = np.zeros(users, dtype=bool), np.zeros(users, dtype=bool)
+
+    def novelty(dot: np.ndarray, size: np.ndarray) -> np.ndarray:
+        """Against profiles of `size`: their total weight (shares) or squared length (vectors)."""
+        if gram is None:
+            return np.asarray(1.0 - dot / np.maximum(size, 1e-300))
+        return np.asarray(np.clip(1.0 - dot / np.maximum(np.sqrt(np.maximum(size, 0.0)), 1e-12), 0.0, 1.0))
+
+    for t in range(n):
+        active = t < count
+        if not active.any():
+            break
+        code = known[:, t]
+        own = novelty(dots[:, t], mass) if t else np.ones(users)
+        in_run = run > 0
+        now = np.where(in_run, novelty(frozen_dots[:, t], frozen_mass), own)
+        moving = mean + cfg.z * np.sqrt(var)
+        threshold = np.maximum(cfg.min_novelty, moving)
+        eligible = active & (t >= cfg.min_history)
+        close = eligible & (np.abs(now - threshold) < margin)
+        if close.any():
+            if gram is None:  # a novelty of exactly 1 against a threshold both compute exactly is decided
+                absent = (t == 0) | (np.where(in_run, frozen_dots[:, t], dots[:, t]) == 0)
+                close &= ~(absent & (ones | (moving < cfg.min_novelty - margin)))
+            out |= close
+        novel = eligible & (now >= threshold)
+        begins = novel & ~in_run
+        if begins.any():
+            frozen_dots[begins], frozen_mass[begins] = dots[begins], mass[begins]
+            declared &= ~begins
+        run = np.where(novel, run + 1, 0)
+        fires = novel & (run >= cfg.persist) & ~declared
+        declared |= fires
+        out |= fires & (order[:, t] >= first)
+        if t > 1:
+            delta = own - mean
+            mean, var = mean + (1 - keep) * delta, keep * (var + (1 - keep) * delta * delta)
+        elif t == 1:
+            mean = own.copy()
+        if gram is None:
+            ones &= (t == 0) | (dots[:, t] == 0)
+            dots, mass = keep * dots + (known == code[:, None]), keep * mass + 1.0
+        else:
+            mass = keep * keep * mass + 2 * keep * dots[:, t] + gram[code, code]
+            dots = keep * dots + gram[code[:, None], known]
+    return out
+
+
+def could_ever_declare(vectors: np.ndarray | None, config: MigrationConfig | None = None) -> bool:
+    """False only where the novelty rule cannot declare a change in any sequence over interests with these
+    vectors: every two of them too near for one to be novel against a profile of the others."""
+    cfg = config or MigrationConfig()
+    return cfg.detector != "rule" or vectors is None or _apart(vectors, cfg)
+
+
+def _apart(rows: np.ndarray, cfg: MigrationConfig) -> bool:
+    """Whether an event in one of these interests (unit vectors) can be novel against a profile of the others: its
+    cosine to a profile (a sum of their rows with weights >= 0) is at least its smallest cosine to one of them, so
+    the smallest pairwise cosine bounds every novelty (with a margin for float32 rounding). Rows that are not unit
+    vectors are never ruled out."""
+    rows = rows.astype(np.float64)
+    if np.abs(np.einsum("ij,ij->i", rows, rows) - 1.0).max() > 1e-5:
+        return True
+    return 1.0 - float((rows @ rows.T).min()) + 1e-4 >= cfg.min_novelty
+
+
 def detect(
     codes: np.ndarray,
     config: MigrationConfig | None = None,
     vectors: np.ndarray | None = None,
     learned: SpliceDetector | None = None,
+    first: int = 0,
 ) -> list[Migration]:
     """Changes in one user's interest sequence codes int64[n] (time order; -1 = unknown, skipped); vectors
-    float32[n_interests, d] unit rows, or None; `learned` is required when config.detector == "learned"."""
+    float32[n_interests, d] unit rows, or None; `learned` is required when config.detector == "learned". Only
+    changes declared at position `first` or later are returned (the earlier ones are not read)."""
     cfg = config or MigrationConfig()
     if vectors is not None and len(codes) and codes.max() >= len(vectors):
         raise RequestError(f"migration: interest code {int(codes.max())} has no vector ({len(vectors)} given)")
     if cfg.detector == "learned":
         if learned is None:
             raise ConfigError("migration: detector 'learned' needs a fitted detector (learn_detector)")
-        return _detect_learned(codes, cfg, vectors, learned)
+        return [m for m in _detect_learned(codes, cfg, vectors, learned) if m.at_index >= first]
     keep = 0.5 ** (1.0 / cfg.half_life_events)
     profile = _Profile({}, None)
     frozen = profile
@@ -149,7 +246,8 @@ def detect(
                 frozen, declared = profile.copy(), False
             run.append(t)
             if len(run) >= cfg.persist and not declared:
-                found.append(_declare(codes, run, frozen, cfg, vectors, threshold))
+                if t >= first:
+                    found.append(_declare(codes, run, frozen, cfg, vectors, threshold))
                 declared = True
         else:
             run = []

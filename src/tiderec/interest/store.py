@@ -15,7 +15,10 @@ from tiderec.storage import Database
 
 class StateStore(Protocol):
     """get/put/delete one user's state; put_many commits several in one transaction; inside `locked(users)` a
-    read-modify-write of those users cannot interleave with another process's."""
+    read-modify-write of those users cannot interleave with another process's, and rows a caller writes to `db`
+    there commit with the states, or not at all."""
+
+    db: Database
 
     def get(self, user_id: str) -> InterestState | None: ...
 

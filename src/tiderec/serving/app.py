@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import secrets
 import socket
 import time
@@ -13,6 +14,8 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
@@ -21,11 +24,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tiderec.errors import StorageError, TiderecError
+from tiderec.errors import RequestError, StorageError, TiderecError
 from tiderec.serving.batching import MicroBatcher
 from tiderec.serving.keys import Key
 from tiderec.serving.lane import MAX_K, MAX_NOW, ROUTE, Lane, RecommendationLane
-from tiderec.serving.service import EventIn, ItemIn, RecommendIn, Service
+from tiderec.serving.service import MAX_PAGE, EventIn, ItemIn, RecommendIn, Service
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,28 @@ class Guard:
                     await JSONResponse({"error": "internal error"}, status_code=500)(scope, receive, send_status)
         route = scope.get("route")
         self.metrics.observe(getattr(route, "path", "unmatched"), status, time.perf_counter() - start)
+
+
+EPOCH_SECONDS = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def since_us(text: str) -> int:
+    """The feed's `since` in µs since the epoch: epoch seconds (a decimal number) or an ISO-8601 date or date-time,
+    UTC where it names no zone; anything else is a RequestError saying what was expected."""
+    text = text.strip()
+    if EPOCH_SECONDS.fullmatch(text):
+        return int(Decimal(text) * 1_000_000)
+    try:
+        moment = datetime.fromisoformat(text)
+        moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        return (moment - EPOCH) // timedelta(microseconds=1)
+    except (ValueError, OverflowError):
+        shown = text if len(text) <= 40 else text[:39] + "…"
+        raise RequestError(
+            "since: expected epoch seconds (e.g. 1700000000 or 1700000000.5) or an ISO-8601 date or date-time "
+            f"(e.g. 2024-05-01, 2024-05-01T12:00:00, 2024-05-01T12:00:00+02:00; UTC without a zone), got {shown!r}"
+        ) from None
 
 
 def service_error(exc: TiderecError) -> JSONResponse:
@@ -277,6 +302,22 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
     @app.get("/v1/trends", dependencies=[read])
     def trends(top: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, Any]:
         return service.trends(top)
+
+    @app.get("/v1/migrations", dependencies=[read])
+    def migrations(
+        since: Annotated[
+            str | None,
+            Query(
+                description="Changes recorded at or after this moment: epoch seconds or an ISO-8601 date or "
+                "date-time (UTC without a zone); default: all"
+            ),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Changes per page")] = 100,
+        cursor: Annotated[str | None, Query(description="The previous page's next_cursor")] = None,
+    ) -> dict[str, Any]:
+        """Declared interest changes across users, in the order they were recorded (by ingest): each names its
+        user by pseudonym only (the `pseudonym` of /v1/users/{id}/interests), never by the raw id."""
+        return service.migrations(None if since is None else since_us(since), cursor, limit)
 
     @app.get("/dashboard/{user_id:path}", response_class=HTMLResponse)
     async def dashboard(user_id: str, key: str = "") -> str:

@@ -1,26 +1,28 @@
-"""Everything the HTTP app calls: ingest events, recommend, read interests, understand queries, forget users.
-State is committed per user in the state store, keyed by a pseudonym; recommendations are computed from the
-committed state, so an event or a query changes the very next list."""
+"""Everything the HTTP app calls: ingest events, recommend, read interests, list interest changes, understand
+queries, forget users. State is committed per user in the state store, keyed by a pseudonym; recommendations are
+computed from the committed state, so an event or a query changes the very next list."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
 
 from tiderec.clean.store import read_cleaned
 from tiderec.clean.vocab import Vocabulary
-from tiderec.dynamics.migration import detect
+from tiderec.dynamics.migration import Migration, could_declare_many, could_ever_declare, detect
 from tiderec.dynamics.plot import timeline_svg
 from tiderec.dynamics.space import InterestSpace, interest_space
 from tiderec.dynamics.timeline import timeline
@@ -102,6 +104,28 @@ class EventIn:
 DECODED_STATES = 4096
 """How many users' decoded states a service process keeps (tens of kB each)."""
 
+FEED_LOCK = "pg_advisory_xact_lock(24, 1)"
+"""PostgreSQL's lock on numbering interest changes (the two-key form: apart from the per-user locks), held from a
+batch's first change to its commit, so that changes are numbered in commit order."""
+
+MAX_PAGE = 1000
+"""The most interest changes one page of the feed holds."""
+
+CURSOR = re.compile(r"[0-9]{1,19}")
+"""A feed cursor: the seq of the last change of a page, in base 10."""
+
+
+class Change(NamedTuple):
+    """An interest change as the feed records it: whose (user key), dated at its declaring event (µs), kind and
+    confidence, and the named interests it moved from and to (JSON text, top 3)."""
+
+    user_key: str
+    at_us: int
+    kind: str
+    confidence: float
+    from_json: str
+    to_json: str
+
 
 class Service:
     def __init__(
@@ -127,6 +151,8 @@ class Service:
         """Serialises calls: the event loop (hot paths) and worker threads (slow ones) share the connections."""
         self.decoded: dict[str, tuple[bytes, InterestState]] = {}
         """Recently decoded states by user key, least recently read first (see `_decoded`)."""
+        self.declarable: tuple[np.ndarray | None, bool] | None = None
+        """The interest vectors last screened and whether any change can be declared over them (`_changes`)."""
         self.db = keys.db
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS interest_counts (day BIGINT, interest INTEGER, n BIGINT NOT NULL, "
@@ -139,6 +165,12 @@ class Service:
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS service_metrics (worker TEXT, route TEXT, status INTEGER, n BIGINT NOT NULL, "
             "seconds DOUBLE PRECISION NOT NULL, PRIMARY KEY (worker, route, status))"
+        )
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS interest_changes (seq {serial}, user_key TEXT NOT NULL, at_us BIGINT NOT NULL, "
+            "recorded_us BIGINT NOT NULL, kind TEXT NOT NULL, confidence DOUBLE PRECISION NOT NULL, "
+            "from_interests TEXT NOT NULL, to_interests TEXT NOT NULL, lasting DOUBLE PRECISION, "
+            "UNIQUE (user_key, at_us))"
         )
         self.upsert_seq = 0
         """The last catalogue upsert (by sequence number) this process has applied."""
@@ -249,6 +281,7 @@ class Service:
         seen = {user: stored.get(key) for user, key in keys.items()}
         start = {user: self._decoded(keys[user], raw) for user, raw in seen.items()}
         states = update_many(start, keyed, self.context)
+        found = self._declared(start, states, keyed, states.keys())
         with self.store.locked(keys.values()):
             stored = self.store.payloads(keys.values())
             now = {user: stored.get(key) for user, key in keys.items()}
@@ -257,13 +290,147 @@ class Service:
                 again = {user: self._decoded(keys[user], now[user]) for user in moved}
                 start.update(again)
                 states.update(update_many(again, [(u, e) for u, e in keyed if u in moved], self.context))
+                found.update(self._declared(again, states, keyed, moved))
             written = self.store.put_many(states.values())
+            self._record([change for changes in found.values() for change in changes])
         for state in states.values():
             self._keep(state.user_id, written[state.user_id], state)
         duplicates = sum(states[user].duplicates - start[user].duplicates for user in states)
         self._count(events)
         return {"accepted": len(events) - duplicates, "duplicates": duplicates, "unknown_items": unknown,
                 "users": len(states)}  # fmt: skip
+
+    def _may_declare(self) -> bool:
+        """Whether any change can be declared over the catalogue's interests (`could_ever_declare`, screened once
+        per set of interest vectors: Online Retail's clusters lie too near for one to be novel)."""
+        vectors = self.catalogue.space.vectors
+        if self.declarable is None or self.declarable[0] is not vectors:
+            self.declarable = (vectors, could_ever_declare(vectors))
+        return self.declarable[1]
+
+    def _codes(self, windows: list[tuple[Event, ...]]) -> np.ndarray:
+        """The windows' interest codes int64[windows, longest] (-1: an unknown item, one without interest, padding)."""
+        codes = self.catalogue.space.codes
+        lengths = np.fromiter((len(w) for w in windows), dtype=np.int64, count=len(windows))
+        flat = np.fromiter((e.item for w in windows for e in w), dtype=np.int64, count=int(lengths.sum()))
+        items = np.full((len(windows), int(lengths.max(initial=0))), -1, dtype=np.int64)
+        items[np.arange(items.shape[1]) < lengths[:, None]] = flat
+        return np.where(items >= 0, codes[np.maximum(items, 0)], -1)
+
+    def _changes(self, state: InterestState) -> list[Migration]:
+        """The changes `detect` declares in the state's window."""
+        if not self._may_declare():
+            return []
+        (codes,) = self._codes([state.window])
+        return detect(codes, vectors=self.catalogue.space.vectors)
+
+    def _named(self, pairs: list[tuple[int, float]]) -> list[dict[str, Any]]:
+        label = self.catalogue.space.label
+        return [{"interest": label(c), "share": round(s, 4)} for c, s in pairs]
+
+    def _declared(
+        self,
+        before: dict[str, InterestState],
+        after: dict[str, InterestState],
+        keyed: list[tuple[str, Event]],
+        users: Collection[str],
+    ) -> dict[str, list[Change]]:
+        """By user key, the changes that a batch's events (`keyed`) declare in the windows of `users`, folded from
+        `before` into `after`, as the feed records them (dated at their declaring event). Changes at older events
+        were recorded when those arrived (one that appears there only because the window moved past the history
+        before it is no new change). `detect` runs only for the users whose windows `could_declare_many` cannot
+        rule out, screened together."""
+        if not self._may_declare():
+            return {}
+        found: dict[str, list[Change]] = {after[user].user_id: [] for user in users}
+        batches: dict[str, list[Event]] = {}
+        for user, event in keyed:
+            batches.setdefault(user, []).append(event)
+        grown = [(after[u], batches[u]) for u in users if after[u].window != before[u].window]
+        if not grown:
+            return found
+        vectors = self.catalogue.space.vectors
+        codes = self._codes([state.window for state, _ in grown])
+        first = np.array([self._first(state.window, batch) for state, batch in grown], dtype=np.int64)
+        for row in np.flatnonzero(could_declare_many(codes, first, vectors=vectors)).tolist():
+            state = grown[row][0]
+            for m in detect(codes[row, : len(state.window)], vectors=vectors, first=int(first[row])):
+                old, new = (json.dumps(self._named(pairs[:3]), ensure_ascii=False) for pairs in (m.from_, m.to))
+                at_us = state.window[m.at_index].ts_us
+                found[state.user_id].append(Change(state.user_id, at_us, m.kind, m.confidence, old, new))
+        return found
+
+    @staticmethod
+    def _first(window: tuple[Event, ...], batch: list[Event]) -> int:
+        """The position of the window's first event from `batch` (its length when none is there): the very objects,
+        as folding inserts them, so an older event equal to a batch's duplicate does not count."""
+        ids, low = {id(e) for e in batch}, min(e.ts_us for e in batch)
+        first = len(window)
+        for at in range(len(window) - 1, -1, -1):  # the window is in time order, its new events mostly last
+            if window[at].ts_us < low:
+                break
+            if id(window[at]) in ids:
+                first = at
+        return first
+
+    def _record(self, changes: list[Change]) -> None:
+        """Record the changes not recorded before, in the transaction that commits their users' states (callers hold
+        `store.locked` on those users, so no other process records theirs meanwhile). Written in key order; on
+        PostgreSQL under FEED_LOCK, so a reader paging by `seq` never passes a change that commits later."""
+        if not changes:
+            return
+        db = self.store.db
+        users = sorted({change.user_key for change in changes})
+        recorded: set[tuple[str, int]] = set()
+        for at in range(0, len(users), 500):
+            part = users[at : at + 500]
+            marks = ", ".join("?" * len(part))
+            rows = db.query(f"SELECT user_key, at_us FROM interest_changes WHERE user_key IN ({marks})", part)
+            recorded.update((str(user), int(at_us)) for user, at_us in rows)
+        new = sorted(change for change in changes if (change.user_key, change.at_us) not in recorded)
+        if not new:
+            return
+        with db.transaction():
+            if db.dialect == "postgresql":
+                db.query(f"SELECT {FEED_LOCK}")
+            now = time.time_ns() // 1000
+            db.executemany(
+                "INSERT INTO interest_changes (user_key, at_us, recorded_us, kind, confidence, from_interests, "
+                "to_interests) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(user_key, at_us) DO NOTHING",
+                [(c.user_key, c.at_us, now, c.kind, c.confidence, c.from_json, c.to_json) for c in new],
+            )
+
+    def _migrations(self, since_us: int | None, cursor: str | None, limit: int) -> dict[str, Any]:
+        """One page of the interest changes recorded at or after `since_us` (µs; None: all), after the page that
+        answered `cursor`, in recording order; `next_cursor` continues it (None on the last page)."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise RequestError(f"limit: expected 1 to {MAX_PAGE}, got {limit}")
+        clock = time.time_ns() // 1000
+        if since_us is not None and since_us > clock:
+            raise RequestError(
+                f"since: {_utc(since_us)} is in the future (server clock {_utc(clock)}); changes are listed by "
+                "when they were recorded"
+            )
+        last = 0
+        if cursor is not None:
+            if not CURSOR.fullmatch(cursor) or int(cursor) >= 2**63:
+                shown = cursor if len(cursor) <= 40 else cursor[:39] + "…"
+                raise RequestError(f"cursor: expected the next_cursor of a previous page, got {shown!r}")
+            last = int(cursor)
+        rows = self.db.query(
+            "SELECT seq, user_key, at_us, recorded_us, kind, confidence, from_interests, to_interests, lasting "
+            "FROM interest_changes WHERE seq > ? AND recorded_us >= ? ORDER BY seq LIMIT ?",
+            (last, -(2**63) if since_us is None else max(since_us, -(2**63)), limit + 1),
+        )
+        page = rows[:limit]
+        changes = [
+            {"user": str(user), "at_us": int(at_us), "recorded_us": int(recorded_us), "kind": str(kind),
+             "confidence": float(confidence), "from": json.loads(before), "to": json.loads(after),
+             "lasting_probability": None if lasting is None else float(lasting)}
+            for _, user, at_us, recorded_us, kind, confidence, before, after, lasting in page
+        ]  # fmt: skip
+        more = len(rows) > limit
+        return {"changes": changes, "next_cursor": str(page[-1][0]) if more else None}
 
     def _count(self, events: list[EventIn]) -> None:
         """Per UTC day and interest, events seen (the population view behind /v1/trends). Rows are written in key
@@ -344,16 +511,13 @@ class Service:
         }
 
     def _interests(self, user_id: str) -> dict[str, Any]:
+        """The user's interests, recent events and the changes in their window; `pseudonym` is the id the user
+        has in the database and in the feed of changes (`migrations`)."""
         state = self._state(user_id)
-        space = self.catalogue.space
-
-        def named(pairs: list[tuple[int, float]]) -> list[dict[str, Any]]:
-            return [{"interest": space.label(c), "share": round(s, 4)} for c, s in pairs]
-
-        codes = np.array([space.codes[e.item] if e.item >= 0 else -1 for e in state.window], dtype=np.int64)
-        changes = detect(codes, vectors=space.vectors)
+        named = self._named
         return {
             "user_id": user_id,
+            "pseudonym": pseudonym(self.secret, user_id),
             "events": state.n_events,
             "long_term": named(state.long.top_categories(5)),
             "short_term": named(state.short.top_categories(5)),
@@ -369,7 +533,7 @@ class Service:
                     "from": named(m.from_[:3]),
                     "to": named(m.to[:3]),
                 }
-                for m in changes
+                for m in self._changes(state)
             ],
             "query": None if state.query is None else {"text": state.query.text, "ts_us": state.query.ts_us},
         }
@@ -477,9 +641,12 @@ class Service:
         )
 
     def _forget(self, user_id: str) -> bool:
+        """Delete the user's state and recorded interest changes (one transaction); whether a state was stored."""
         key = pseudonym(self.secret, user_id)
         self.decoded.pop(key, None)
-        return self.store.delete(key)
+        with self.store.locked([key]):
+            self.store.db.execute("DELETE FROM interest_changes WHERE user_key = ?", (key,))
+            return self.store.delete(key)
 
     def reload_model(self) -> dict[str, Any]:
         """Load the model folder again (a retraining wrote a new model there) and swap it in while requests go on:
@@ -552,6 +719,10 @@ class Service:
     def interests(self, user_id: str) -> dict[str, Any]:
         with self._synced():
             return self._interests(user_id)
+
+    def migrations(self, since_us: int | None = None, cursor: str | None = None, limit: int = 100) -> dict[str, Any]:
+        with self._synced():
+            return self._migrations(since_us, cursor, limit)
 
     def query(self, text: str, user_id: str | None, now_us: int | None = None) -> dict[str, Any]:
         with self._synced():
@@ -697,6 +868,11 @@ def load_service(
         understander = QueryUnderstander(intent_model(intent_dir), Lexicon.of(cleaned.items), tagger)
     query_encoder = None if vectors_store is None else load_encoder(EncoderConfig(name=vectors_store.space.encoder))
     return Service(catalogue, context, recommender, store, keys, secret, understander, query_encoder, model_dir)
+
+
+def _utc(us: int) -> str:
+    """A µs timestamp as ISO-8601 UTC, to the second."""
+    return str(np.datetime64(us // 1_000_000, "s")) + "Z"
 
 
 def serving_space(items: Items, vectors: np.ndarray | None) -> InterestSpace:
