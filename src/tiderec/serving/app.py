@@ -227,6 +227,7 @@ def create_app(service: Service, limits: Limits | None = None) -> FastAPI:
     app = FastAPI(title="tiderec", version="1", description="Interests that move in real time.", lifespan=lifespan)
     lists = MicroBatcher(service.recommend_many)
     app.state.recommendation_batches = lists
+    app.state.service = service
 
     @app.exception_handler(TiderecError)
     async def failed(request: Request, exc: TiderecError) -> JSONResponse:

@@ -20,8 +20,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import polars as pl
 
+from tiderec.clean.pipeline import CleanResult
 from tiderec.clean.store import read_cleaned
 from tiderec.clean.vocab import Vocabulary
+from tiderec.data.interactions import Interactions
+from tiderec.dynamics.lasting import LASTING, History, LastingModel, learn_lasting, user_histories
 from tiderec.dynamics.migration import Migration, could_declare_many, could_ever_declare, detect
 from tiderec.dynamics.plot import timeline_svg
 from tiderec.dynamics.space import InterestSpace, interest_space
@@ -125,6 +128,11 @@ class Change(NamedTuple):
     confidence: float
     from_json: str
     to_json: str
+    lasting: float | None = None
+
+
+LASTING_USERS = 1_000
+"""The service learns its lasting-move model from at most this many of the catalogue log's shoppers (seconds)."""
 
 
 class Service:
@@ -152,6 +160,9 @@ class Service:
         self.decoded: dict[str, tuple[bytes, InterestState]] = {}
         """Recently decoded states by user key, least recently read first (see `_decoded`)."""
         self.declarable: tuple[np.ndarray | None, bool] | None = None
+        self.lasting: LastingModel | None = None
+        """Whether a run of new interests will last (dynamics/lasting.py); learned in the background after start
+        (`learn_lasting`), None until then or when the log holds too few runs."""
         """The interest vectors last screened and whether any change can be declared over them (`_changes`)."""
         self.db = keys.db
         self.db.execute(
@@ -324,6 +335,64 @@ class Service:
         (codes,) = self._codes([state.window])
         return detect(codes, vectors=self.catalogue.space.vectors)
 
+    def learn_lasting(self, cleaned: CleanResult) -> None:
+        """Learn the lasting-move model from the catalogue's cleaned log (a seeded sample of LASTING_USERS
+        shoppers); a log with too few runs of new interests leaves none."""
+        space = self.catalogue.space
+        if not len(space.labels):
+            return
+        try:
+            inter = Interactions.from_events(cleaned.events, cleaned.user_vocab, cleaned.item_vocab)
+            histories = user_histories(inter, space.codes[: inter.n_items])
+            self.lasting = learn_lasting(histories, len(space.labels), space.vectors, LASTING_USERS)
+            if self.lasting is not None:
+                scores = ", ".join(f"k={k}: {max(a.values()):.3f}" for k, a in self.lasting.fold_auc.items())
+                log.info("lasting-move model learned (out-of-fold ROC-AUC %s)", scores)
+        except TiderecError as exc:
+            log.warning("no lasting-move model: %s", exc)
+
+    def learn_lasting_in_background(self, cleaned: CleanResult) -> None:
+        """`learn_lasting` in a daemon thread: the service answers meanwhile, with no probability."""
+        threading.Thread(target=self.learn_lasting, args=(cleaned,), name="tiderec-lasting", daemon=True).start()
+
+    def _history(self, window: tuple[Event, ...]) -> History:
+        """The window's events with a known interest, as the lasting-move model reads a history."""
+        codes = self.catalogue.space.codes
+        return History.of(
+            np.array([codes[e.item] if e.item >= 0 else -1 for e in window], dtype=np.int64),
+            np.array([e.ts_us for e in window], dtype=np.int64),
+            np.array([e.event_type for e in window], dtype=np.int8),
+        )
+
+    def _lasting_at(self, window: tuple[Event, ...], upto: int) -> float | None:
+        """P(lasting) of the run of new interests the window's first `upto` events end in (None: no model yet, or
+        no run there long enough to call)."""
+        model = self.lasting
+        if model is None:
+            return None
+        current = model.current(self._history(window[:upto]))
+        return None if current is None else round(current[1], 4)
+
+    def _lasting_now(self, state: InterestState) -> dict[str, Any] | None:
+        """The run of new interests the user's window ends in, and whether it will last (None: none)."""
+        model = self.lasting
+        if model is None:
+            return None
+        history = self._history(state.window)
+        current = model.current(history)
+        if current is None:
+            return None
+        run, probability = current
+        known = [e for e in state.window if e.item >= 0 and self.catalogue.space.codes[e.item] >= 0]
+        new = [int(c) for c in dict.fromkeys(history.codes[run.start :].tolist())]
+        return {
+            "since_us": known[run.start].ts_us,
+            "events": run.length,
+            "interests": [self.catalogue.space.label(c) for c in new[:3]],
+            "probability": round(probability, 4),
+            "called_lasting": probability >= model.thresholds[model.fitted_k(min(run.length, LASTING))],
+        }
+
     def _named(self, pairs: list[tuple[int, float]]) -> list[dict[str, Any]]:
         label = self.catalogue.space.label
         return [{"interest": label(c), "share": round(s, 4)} for c, s in pairs]
@@ -357,7 +426,8 @@ class Service:
             for m in detect(codes[row, : len(state.window)], vectors=vectors, first=int(first[row])):
                 old, new = (json.dumps(self._named(pairs[:3]), ensure_ascii=False) for pairs in (m.from_, m.to))
                 at_us = state.window[m.at_index].ts_us
-                found[state.user_id].append(Change(state.user_id, at_us, m.kind, m.confidence, old, new))
+                lasting = self._lasting_at(state.window, m.at_index + 1)
+                found[state.user_id].append(Change(state.user_id, at_us, m.kind, m.confidence, old, new, lasting))
         return found
 
     @staticmethod
@@ -396,8 +466,8 @@ class Service:
             now = time.time_ns() // 1000
             db.executemany(
                 "INSERT INTO interest_changes (user_key, at_us, recorded_us, kind, confidence, from_interests, "
-                "to_interests) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(user_key, at_us) DO NOTHING",
-                [(c.user_key, c.at_us, now, c.kind, c.confidence, c.from_json, c.to_json) for c in new],
+                "to_interests, lasting) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(user_key, at_us) DO NOTHING",
+                [(c.user_key, c.at_us, now, c.kind, c.confidence, c.from_json, c.to_json, c.lasting) for c in new],
             )
 
     def _migrations(self, since_us: int | None, cursor: str | None, limit: int) -> dict[str, Any]:
@@ -511,8 +581,10 @@ class Service:
         }
 
     def _interests(self, user_id: str) -> dict[str, Any]:
-        """The user's interests, recent events and the changes in their window; `pseudonym` is the id the user
-        has in the database and in the feed of changes (`migrations`)."""
+        """The user's interests, recent events and the changes in their window; `new_interests`: the run of
+        interests new to the user that the window ends in, with the lasting-move model's probability that it
+        lasts (None: no such run, or no model); `pseudonym` is the id the user has in the database and in the
+        feed of changes (`migrations`)."""
         state = self._state(user_id)
         named = self._named
         return {
@@ -532,9 +604,11 @@ class Service:
                     "confidence": m.confidence,
                     "from": named(m.from_[:3]),
                     "to": named(m.to[:3]),
+                    "lasting_probability": self._lasting_at(state.window, m.at_index + 1),
                 }
                 for m in self._changes(state)
             ],
+            "new_interests": self._lasting_now(state),
             "query": None if state.query is None else {"text": state.query.text, "ts_us": state.query.ts_us},
         }
 
@@ -626,11 +700,20 @@ class Service:
         changes = (
             "".join(
                 f"<li>{m['kind']}: {escape(', '.join(x['interest'] for x in m['from']))} → "
-                f"{escape(', '.join(x['interest'] for x in m['to']))} ({m['confidence']:.2f})</li>"
+                f"{escape(', '.join(x['interest'] for x in m['to']))} ({m['confidence']:.2f}"
+                + ("" if m["lasting_probability"] is None else f"; P(lasting) {m['lasting_probability']:.2f}")
+                + ")</li>"
                 for m in info["migrations"]
             )
             or "<li>none</li>"
         )
+        run = info["new_interests"]
+        if run is not None:
+            verdict = "likely to last" if run["called_lasting"] else "likely an excursion"
+            changes += (
+                f"<li>new now: {escape(', '.join(run['interests']))}, {run['events']} events so far; "
+                f"P(lasting) {run['probability']:.2f} ({verdict})</li>"
+            )
         return (
             f"<!doctype html><html><head><meta charset='utf-8'><title>tiderec: {escape(user_id)}</title></head><body>"
             f"<h1>{escape(user_id)}</h1><section id='timeline'><h2>Interests over the recent window</h2>"
@@ -867,7 +950,9 @@ def load_service(
         tagger = load_tagger(Path(intent_dir).parent / "tagger")  # built beside the intent model by `query build`
         understander = QueryUnderstander(intent_model(intent_dir), Lexicon.of(cleaned.items), tagger)
     query_encoder = None if vectors_store is None else load_encoder(EncoderConfig(name=vectors_store.space.encoder))
-    return Service(catalogue, context, recommender, store, keys, secret, understander, query_encoder, model_dir)
+    service = Service(catalogue, context, recommender, store, keys, secret, understander, query_encoder, model_dir)
+    service.learn_lasting_in_background(cleaned)
+    return service
 
 
 def _utc(us: int) -> str:
