@@ -32,9 +32,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.bench_migration import half
-from benchmarks.bench_models import RESULTS, ensure_data, git_commit
-from tiderec.clean.store import read_cleaned
-from tiderec.data.interactions import Interactions
+from benchmarks.bench_models import RESULTS, git_commit, with_interests
 from tiderec.dynamics.lasting import (
     FEATURES,
     KS,
@@ -48,9 +46,7 @@ from tiderec.dynamics.lasting import (
     user_histories,
 )
 from tiderec.dynamics.logistic import auc, average_precision, best_threshold, f1_at
-from tiderec.dynamics.space import interest_space
 from tiderec.interest.state import InterestConfig
-from tiderec.text.store import read_vectors
 
 WINDOW = InterestConfig().window
 DATASETS = {"taobao": "Taobao", "or5": "Online Retail 5-core", "beauty": "Amazon Beauty"}
@@ -64,13 +60,7 @@ STICKY = "first interest's stickiness (dev users)"
 
 def load(key: str) -> tuple[list[History], list[str], int, np.ndarray | None, str]:
     """Histories (known events), user ids, number of interests, interest vectors and the space's description."""
-    folder = ensure_data(key, 2)
-    cleaned = read_cleaned(folder)
-    inter = Interactions.from_events(cleaned.events, cleaned.user_vocab, cleaned.item_vocab)
-    vectors = None
-    if (folder.parent / "vectors" / "manifest.json").is_file():
-        vectors, _ = read_vectors(folder.parent / "vectors").aligned(cleaned.item_vocab.ids)
-    space = interest_space(cleaned.items, vectors)
+    inter, space = with_interests(key)
     every = user_histories(inter, space.codes)
     kept = [u for u, h in enumerate(every) if len(h.codes)]
     ids = inter.user_vocab.ids.to_list()

@@ -31,11 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_models import RESULTS, ensure_data, git_commit
-from tiderec.clean.store import read_cleaned
-from tiderec.data.interactions import Interactions
+from benchmarks.bench_models import RESULTS, git_commit, with_interests
 from tiderec.dynamics.migration import MigrationConfig, detect, dominant_change, learn_detector
-from tiderec.dynamics.space import InterestSpace, interest_space
+from tiderec.dynamics.space import InterestSpace
 from tiderec.dynamics.splice import (
     MIN_EVENTS,
     WITHIN,
@@ -46,7 +44,6 @@ from tiderec.dynamics.splice import (
     splice,
     splice_outcomes,
 )
-from tiderec.text.store import read_vectors
 
 
 @dataclass(frozen=True)
@@ -58,14 +55,7 @@ class Pool:
 
 
 def load(name: str) -> Pool:
-    folder = ensure_data(name, 2)
-    cleaned = read_cleaned(folder)
-    inter = Interactions.from_events(cleaned.events, cleaned.user_vocab, cleaned.item_vocab)
-    vectors_dir = folder.parent / "vectors"
-    vectors = None
-    if (vectors_dir / "manifest.json").is_file():
-        vectors, _ = read_vectors(vectors_dir).aligned(cleaned.item_vocab.ids)
-    space = interest_space(cleaned.items, vectors)
+    inter, space = with_interests(name)
     seqs, ids = [], []
     for u in range(inter.n_users):
         codes = space.codes[inter.items_of(u)]

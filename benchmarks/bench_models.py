@@ -32,8 +32,10 @@ import torch
 
 from tiderec.clean.pipeline import clean
 from tiderec.clean.presets import preset_for
-from tiderec.clean.store import write_cleaned
+from tiderec.clean.store import read_cleaned, write_cleaned
 from tiderec.config import resolve_device, to_dict
+from tiderec.data.interactions import Interactions
+from tiderec.dynamics.space import InterestSpace, interest_space
 from tiderec.evaluation.runner import ModelResult, ModelSpec, markdown, score_test
 from tiderec.ingest.datasets import load_dataset
 from tiderec.ingest.mapping import ReadOptions
@@ -41,7 +43,7 @@ from tiderec.models.interest import InterestModel
 from tiderec.text.choose import choose_encoder
 from tiderec.text.encode import encode_items
 from tiderec.text.encoders import EncoderConfig, load_encoder
-from tiderec.text.store import write_vectors
+from tiderec.text.store import read_vectors, write_vectors
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import Prepared, Trained, prepare, train_model
 from tiderec.train.registry import NEURAL_CONFIGS
@@ -161,6 +163,18 @@ def ensure_data(key: str, threads: int) -> Path:
             )
             write_vectors(store, root / "vectors")
     return root / "cleaned"
+
+
+def with_interests(key: str) -> tuple[Interactions, InterestSpace]:
+    """The prepared dataset's interactions and its interest space (text vectors read when it has them), as the
+    dynamics benchmarks read it."""
+    folder = ensure_data(key, 2)
+    cleaned = read_cleaned(folder)
+    inter = Interactions.from_events(cleaned.events, cleaned.user_vocab, cleaned.item_vocab)
+    vectors = None
+    if (folder.parent / "vectors" / "manifest.json").is_file():
+        vectors, _ = read_vectors(folder.parent / "vectors").aligned(cleaned.item_vocab.ids)
+    return inter, interest_space(cleaned.items, vectors)
 
 
 def main() -> None:

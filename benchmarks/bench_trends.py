@@ -18,22 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_models import RESULTS, ensure_data, git_commit
-from tiderec.clean.store import read_cleaned
-from tiderec.data.interactions import Interactions
-from tiderec.dynamics.space import interest_space
+from benchmarks.bench_models import RESULTS, git_commit, with_interests
 from tiderec.dynamics.trends import PERIOD, backtest, interest_counts, rising_falling, select_forecast
-from tiderec.text.store import read_vectors
 
 
 def run(name: str, origins: int) -> dict[str, Any]:
-    folder = ensure_data(name, 2)
-    cleaned = read_cleaned(folder)
-    inter = Interactions.from_events(cleaned.events, cleaned.user_vocab, cleaned.item_vocab)
-    vectors = None
-    if (folder.parent / "vectors" / "manifest.json").is_file():
-        vectors, _ = read_vectors(folder.parent / "vectors").aligned(cleaned.item_vocab.ids)
-    space = interest_space(cleaned.items, vectors)
+    inter, space = with_interests(name)
     counts = interest_counts(inter.ts, space.codes[inter.item], len(space.labels), "day")
     series = counts.counts
     moved = [t for t in rising_falling(series) if t.q < 0.05]
