@@ -42,6 +42,7 @@ from tiderec.dynamics.lasting import (
     LastingModel,
     examples,
     fit_lasting,
+    past_lasting_share,
     runs,
     user_histories,
 )
@@ -83,11 +84,7 @@ def served(model: LastingModel, histories: list[History], chosen: list[Example],
 
 def own_share(histories: list[History], chosen: list[Example]) -> np.ndarray:
     """The user's smoothed share of past runs (resolved before this run started) that lasted."""
-    out = []
-    for h, run in chosen:
-        past = [r for r in runs(histories[h].codes[: run.start]) if r.label is not None]
-        out.append((sum(r.label == 1 for r in past) + 0.5) / (len(past) + 1.0))
-    return np.array(out)
+    return np.array([past_lasting_share(runs(histories[h].codes[: run.start])) for h, run in chosen])
 
 
 Scores = dict[str, float | list[float]]

@@ -122,6 +122,13 @@ def runs(codes: np.ndarray, min_history: int = MIN_HISTORY) -> list[Run]:
     return out
 
 
+def past_lasting_share(before: Sequence[Run]) -> float:
+    """The smoothed share of the resolved runs in `before` (the runs of a history before a decision) that
+    lasted: (lasting + 0.5) / (resolved + 1)."""
+    past = [r.label for r in before if r.label is not None]
+    return (sum(past) + 0.5) / (len(past) + 1.0)
+
+
 @dataclass(frozen=True)
 class Stickiness:
     """Per interest, the smoothed share of runs starting in it that lasted: (lasting + prior * m) / (runs + m),
@@ -155,8 +162,7 @@ def features(
     present = np.flatnonzero(counts)
     shares = counts[present] / p
     earlier = runs(before)
-    past = [r for r in earlier if r.label is not None]
-    lasted = sum(r.label == 1 for r in past)
+    resolved = sum(r.label is not None for r in earlier)
     new_events = sum(r.length for r in earlier)
     sticky = stickiness.values
     similarity = 0.0
@@ -169,8 +175,8 @@ def features(
         float(np.log(p)),
         len(present) / p,
         (new_events + 1.0) / (p - MIN_HISTORY + 2.0),
-        float(np.log1p(len(past))),
-        (lasted + 0.5) / (len(past) + 1.0),
+        float(np.log1p(resolved)),
+        past_lasting_share(earlier),
         float(-(shares * np.log(shares)).sum()),
         len(set(ahead.tolist())) / k,
         float(ahead[-1] == ahead[0]),
@@ -282,28 +288,26 @@ def fit_lasting(
         raise ConfigError(f"lasting: every k must lie in [1, {LASTING}) and at least one L2 strength is needed")
     if vectors is not None and len(vectors) < n_interests:
         raise ConfigError(f"lasting: {len(vectors)} interest vectors for {n_interests} interests")
+    chosen = {k: examples(histories, k) for k in ks}
+    truth = {k: np.array([r.label for _, r in chosen[k]], dtype=np.float64) for k in ks}
     for k in ks:
-        labels = np.array([r.label for _, r in examples(histories, k)])
-        if len(labels) < 20 or labels.min() == labels.max():
-            raise DatasetError(f"lasting: {len(labels)} labelled runs reach {k} events; need >= 20 with both outcomes")
+        if len(truth[k]) < 20 or truth[k].min() == truth[k].max():
+            raise DatasetError(
+                f"lasting: {len(truth[k])} labelled runs reach {k} events; need >= 20 with both outcomes"
+            )
     fold = np.random.default_rng(seed).integers(0, 2, size=len(histories))
-    held: dict[tuple[int, float], np.ndarray] = {}
-    truth: dict[int, np.ndarray] = {}
-    for k in ks:
-        chosen = examples(histories, k)
-        truth[k] = np.array([r.label for _, r in chosen], dtype=np.float64)
-        for l2 in l2s:
-            held[k, l2] = np.zeros(len(chosen))
+    held = {(k, l2): np.zeros(len(chosen[k])) for k in ks for l2 in l2s}
     for f in (0, 1):
         train = [h for h, g in zip(histories, fold, strict=True) if g != f]
-        tests = [h for h, g in zip(histories, fold, strict=True) if g == f]
         fitted = _fit({k: list(l2s) for k in ks}, train, n_interests, vectors, seed)
         for k in ks:
-            at = np.array([fold[h] == f for h, _ in examples(histories, k)], dtype=bool)
-            x = feature_matrix(tests, examples(tests, k), k, fitted.log_pop, fitted.stickiness, vectors)
+            at = np.flatnonzero([fold[h] == f for h, _ in chosen[k]])
+            if not len(at):
+                continue
+            rows = [chosen[k][i] for i in at]
+            x = feature_matrix(histories, rows, k, fitted.log_pop, fitted.stickiness, vectors)
             for l2 in l2s:
-                if at.any():
-                    held[k, l2][at] = fitted.models[k, l2].predict(x)
+                held[k, l2][at] = fitted.models[k, l2].predict(x)
     fold_auc = {k: {l2: auc(held[k, l2], truth[k]) for l2 in l2s} for k in ks}
     best = {k: max(l2s, key=fold_auc[k].__getitem__) for k in ks}
     thresholds = {k: best_threshold(held[k, best[k]], truth[k]) for k in ks}

@@ -145,8 +145,10 @@ class ItemIndex:
         if n <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         if not self.exact:
-            search = self._search_hnsw if self._hnsw is not None else self._search_ivf
-            ids, scores = search(query, n, allowed)
+            if self._hnsw is not None:
+                ((ids, scores),) = self._search_hnsw(query[None, :], n, allowed)
+            else:
+                ids, scores = self._search_ivf(query, n, allowed)
             if len(ids) == n:
                 return ids, scores
         scores = self.scores(query)
@@ -163,19 +165,8 @@ class ItemIndex:
         n = min(n, len(self.keys))
         if self._hnsw is None or n <= 0:
             return [self.search(q, n)[0] for q in queries]
-        import faiss
-
-        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-        params.efSearch = max(self.config.ef_search, n)
-        fetch = n if self._projection is None else params.efSearch
-        if self._live_bits is not None:
-            params.sel = faiss.IDSelectorBitmap(len(self._node_rows), faiss.swig_ptr(self._live_bits))
-        _, nodes = self._hnsw.search(self._projected(queries), fetch, params=params)
-        out = []
-        for query, row in zip(queries, nodes, strict=True):
-            found = self._rescored(self._node_rows[row[row >= 0]], query)[0][:n]
-            out.append(found if len(found) == n else self.search(query, n)[0])
-        return out
+        found = self._search_hnsw(queries, n, None)
+        return [ids if len(ids) == n else self.search(q, n)[0] for q, (ids, _) in zip(queries, found, strict=True)]
 
     def _search_ivf(self, query: np.ndarray, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         import faiss
@@ -188,9 +179,12 @@ class ItemIndex:
         _, ids = self._ivf.search(query.astype(np.float32)[None, :], n, params=params)
         return self._rescored(ids[0][ids[0] >= 0].astype(np.int64), query)
 
-    def _search_hnsw(self, query: np.ndarray, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """With a projected graph, all efSearch finds are re-scored exactly and the best n kept (the projection
-        misorders near neighbours; the re-score puts them back)."""
+    def _search_hnsw(
+        self, queries: np.ndarray, n: int, allowed: np.ndarray | None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per row of queries float32[B, m], one graph search for all. With a projected graph, all efSearch finds
+        are re-scored exactly and the best n kept (the projection misorders near neighbours; the re-score puts
+        them back)."""
         import faiss
 
         params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
@@ -204,9 +198,12 @@ class ItemIndex:
             bits = np.packbits(live, bitorder="little")
         if bits is not None:
             params.sel = faiss.IDSelectorBitmap(len(self._node_rows), faiss.swig_ptr(bits))
-        _, nodes = self._hnsw.search(self._projected(query[None, :]), fetch, params=params)
-        found, scores = self._rescored(self._node_rows[nodes[0][nodes[0] >= 0]], query)
-        return found[:n], scores[:n]
+        _, nodes = self._hnsw.search(self._projected(queries), fetch, params=params)
+        out = []
+        for query, row in zip(queries, nodes, strict=True):
+            found, scores = self._rescored(self._node_rows[row[row >= 0]], query)
+            out.append((found[:n], scores[:n]))
+        return out
 
     def _rescored(self, found: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The approximate finds int64[K] re-scored exactly from the float keys, best first."""

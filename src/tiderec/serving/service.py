@@ -383,10 +383,9 @@ class Service:
         if current is None:
             return None
         run, probability = current
-        known = [e for e in state.window if e.item >= 0 and self.catalogue.space.codes[e.item] >= 0]
         new = [int(c) for c in dict.fromkeys(history.codes[run.start :].tolist())]
         return {
-            "since_us": known[run.start].ts_us,
+            "since_us": int(history.ts[run.start]),
             "events": run.length,
             "interests": [self.catalogue.space.label(c) for c in new[:3]],
             "probability": round(probability, 4),
