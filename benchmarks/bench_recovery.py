@@ -50,6 +50,7 @@ from tiderec.models.popularity import Popularity
 from tiderec.models.scorer import Scorer
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import Prepared, Trained, prepare, train_model
+from tiderec.train.validate import scored_by_length
 from tiderec.types import HOUR_US
 
 KINDS: dict[str, str] = {
@@ -261,12 +262,10 @@ def batch(inter: Interactions, cases: dict[str, list[Case]], max_len: int) -> Ba
 
 def ranks_of(scorer: Scorer, arrays: SequenceArrays, truth: np.ndarray, size: int = 512) -> np.ndarray:
     """int64[m]: each target's full-ranking rank (pessimistic ties) under the scorer's own `score`, in batches of
-    similar history length (as evaluation.validate scores)."""
-    order = np.argsort((arrays.items > 0).sum(axis=1), kind="stable")
+    similar history length (as evaluation scores)."""
     out = np.empty(len(truth), dtype=np.int64)
-    for start in range(0, len(order), size):
-        rows = order[start : start + size]
-        out[rows] = target_ranks(scorer.score(arrays.take(rows)), truth[rows])
+    for rows, scores in scored_by_length(scorer, arrays, (arrays.items > 0).sum(axis=1), size):
+        out[rows] = target_ranks(scores, truth[rows])
     return out
 
 

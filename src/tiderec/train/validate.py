@@ -7,20 +7,31 @@ target the user saw before is a miss. Used for early stopping (validation) and f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import numpy as np
 from tqdm import tqdm
 
 from tiderec.data.interactions import Interactions
-from tiderec.data.sequences import history_arrays
+from tiderec.data.sequences import SequenceArrays, history_arrays
 from tiderec.data.splits import Targets
 from tiderec.metrics import RankingMetrics
 from tiderec.models.scorer import Scorer
 
 Scoring = Literal["A", "B"]
 SCORINGS: dict[str, str] = {"A": "seen items kept", "B": "seen items removed"}
+
+
+def scored_by_length(
+    scorer: Scorer, arrays: SequenceArrays, lengths: np.ndarray, batch_size: int = 512
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(rows int64[b], scores float32[b, N]) for every row of `arrays`, in batches of similar history length
+    (`lengths`), so that a batch of short histories costs the model little."""
+    order = np.argsort(lengths, kind="stable")
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        yield rows, scorer.score(arrays.take(rows))
 
 
 def evaluate_targets(
@@ -36,14 +47,11 @@ def evaluate_targets(
     scored in batches of similar history length (metrics do not depend on the order), so that a batch of short
     histories costs the model little."""
     arrays = history_arrays(inter, targets, max_len)
-    order = np.argsort(targets.history_len, kind="stable")
     results = {s: RankingMetrics(scorer.n_items) for s in scorings}
     bar = tqdm(
         total=len(targets), desc=f"scoring {scorer.name}", unit="user", disable=None if progress else True, leave=False
     )
-    for start in range(0, len(targets), batch_size):
-        rows = order[start : start + batch_size]
-        scores = scorer.score(arrays.take(rows))
+    for rows, scores in scored_by_length(scorer, arrays, targets.history_len, batch_size):
         truth = targets.item[rows]
         if "A" in results:
             results["A"].add(scores, truth)
