@@ -4,6 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tiderec.data.space import InterestSpace, cooccurrence_vectors, interest_space
 from tiderec.dynamics.migration import (
     MigrationConfig,
     could_declare_many,
@@ -11,7 +12,6 @@ from tiderec.dynamics.migration import (
     detect,
     dominant_change,
 )
-from tiderec.dynamics.space import InterestSpace, cooccurrence_vectors, interest_space
 from tiderec.errors import ConfigError, DatasetError
 from tiderec.types import Items
 
