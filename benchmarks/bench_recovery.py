@@ -6,7 +6,7 @@ Usage:
 
 Users are split by the keyed hash of benchmarks/bench_migration.py (`half`). Every model trains on the
 development half only: all events of each development user but the last, whose last event validates (early
-stopping, the interest model's co-occurrence weight, NextInterest's mix). Only test-half users are scored, in
+stopping, the interest model's co-occurrence and shift weights, NextInterest's mix). Only test-half users are scored, in
 three kinds of histories with a known change point c: splices (a test user A's whole history, then the first 30
 events of a test user B whose dominant interest differs, B's times moved to start a day after A's last event;
 c = B's first event); real lasting moves (the first run of >= 10 events in interests the user never had,
@@ -15,8 +15,11 @@ relative position of a random real move). At position j = 1..P after the change,
 strictly before event c + j - 1 (its own max_len window) and ranks every item (full ranking, seen items kept:
 scoring (A)) for that event: HR@10 and NDCG@10, and NextInterest's top-5 accuracy for its interest. Steady state:
 for splices, B's events 1..P read alone (B's own history of 1..P events); for moves and control, the same
-history's positions P+1..2P after c, where the history has them. Interest spaces: Taobao's leaf categories,
-Online Retail's k-means clusters of item language-model vectors. Writes benchmarks/results/recovery.{json,md,svg}.
+history's positions P+1..2P after c, where the history has them. The interest model is scored as trained (its
+new-interest shift term with the weight validation chose) and, as "tiderec without shift", with that term off:
+the migration signal's own gain, a paired bootstrap over the same histories. Interest spaces: Taobao's leaf
+categories, Online Retail's k-means clusters of item language-model vectors. Writes
+benchmarks/results/recovery.{json,md,svg}.
 """
 
 from __future__ import annotations

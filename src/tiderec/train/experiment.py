@@ -177,6 +177,10 @@ def save_trained(
             "text_space": prepared.inputs.text_space,
             "best_epoch": trained.result.best_epoch,
             "epochs_run": trained.result.epochs_run,
+            "chosen_on_validation": {
+                "neighbour_weight": trained.result.neighbour_weight,
+                "shift_weight": trained.result.shift_weight,
+            },
             "seconds_per_epoch": trained.result.seconds_per_epoch,
             "default_event_type": EVENT_TYPES[int(np.bincount(prepared.split.train.event_type).argmax())],
             "metrics": metrics,
