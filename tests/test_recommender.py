@@ -75,9 +75,11 @@ def test_a_query_moves_the_next_list_and_fades() -> None:
 def _model_and_state() -> tuple[ServingModel, InterestContext, InterestState, int]:
     torch.manual_seed(0)
     vectors, _, _ = _catalogue()
-    model = InterestModel(N, 8, InterestConfig(dim=16, neighbours=3))
+    model = InterestModel(N, 8, InterestConfig(dim=16, neighbours=3, shift_min_history=3))
     model.set_neighbours(sp.csr_matrix(np.eye(N, k=1, dtype=np.float32) + np.eye(N, k=-1, dtype=np.float32)))
     model.get_buffer("neighbour_weight").fill_(2.0)
+    model.set_interests(np.arange(N) // 4)  # the shoe lover's fifth event (item 8) starts a run in items 8-11
+    model.get_buffer("shift_weight").fill_(1.0)
     serving = ServingModel(TorchScorer("tiderec", model, frozen=True), 8, np.arange(N, dtype=np.float32))
     context = InterestContext(vectors, np.zeros(N, dtype=np.int64), encoder=model_encoder(model, 8))
     state, now = _shoe_lover(context)
@@ -98,8 +100,8 @@ def _batch_scores(serving: ServingModel, state: InterestState, now: int) -> np.n
 
 
 def test_served_scores_are_the_models_own_scores_at_the_requests_moment() -> None:
-    """No query, no exploration: the served list and scores are what the batch path scores (repeat and
-    co-occurrence terms included), at the moment of the request; seen items leave only when asked."""
+    """No query, no exploration: the served list and scores are what the batch path scores (repeat,
+    co-occurrence and shift terms included), at the moment of the request; seen items leave only when asked."""
     serving, _, state, now = _model_and_state()
     vectors, prices, texts = _catalogue()
     rec = Recommender(serving, vectors, prices, texts)
@@ -118,8 +120,8 @@ def test_served_scores_are_the_models_own_scores_at_the_requests_moment() -> Non
 
 
 def test_an_approximate_index_only_proposes_candidates() -> None:
-    """Above exact_below the index proposes candidates (its top by inner product, plus every item the repeat and
-    co-occurrence terms reach); each is scored exactly as the full scan scores it."""
+    """Above exact_below the index proposes candidates (its top by inner product, plus every item the repeat,
+    co-occurrence and shift terms reach); each is scored exactly as the full scan scores it."""
     serving, _, state, now = _model_and_state()
     vectors, prices, texts = _catalogue()
     exact = Recommender(serving, vectors, prices, texts)
@@ -128,6 +130,7 @@ def test_an_approximate_index_only_proposes_candidates() -> None:
     scored = approx.score(state, now)
     assert len(scored.items) < N
     assert set(state.seen) <= set(scored.items.tolist())
+    assert {8, 9, 10, 11} <= set(scored.items.tolist())
     full = exact.score(state, now).scores
     np.testing.assert_allclose(scored.scores, full[scored.items], rtol=1e-5, atol=1e-5)
     assert approx.recommend(state, 3, now).items.items.tolist() == exact.recommend(state, 3, now).items.items.tolist()
