@@ -20,7 +20,7 @@ from tiderec.train.validate import evaluate_targets
 
 WEIGHTS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 """The co-occurrence term's candidate weights."""
-SHIFT_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+SHIFT_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 """The shift term's candidate weights (added to logits of the items in a run's interests)."""
 
 
