@@ -501,6 +501,14 @@ def run(key: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+MODELS = (
+    "tiderec (registry defaults, scored by SequenceModel.scores with its co-occurrence and new-interest shift "
+    "terms, weights chosen on the development users' validation, as `tiderec evaluate` and the service score), "
+    f"{NO_SHIFT} (the same trained model, shift weight 0), sasrec, markov, itemknn, pop, last interest (the last "
+    "event's interest's items by popularity, then the rest); exploration off"
+)
+
+
 def markdown(meta: dict[str, Any], results: dict[str, Any], positions: int) -> str:
     """Per dataset and kind: HR@10 and NDCG@10 tables by position, the ratio line and next-interest accuracy."""
     lines = ["# Recovery after an interest change: accuracy at positions 1..P after the change", ""]
@@ -674,10 +682,7 @@ def main(argv: list[str] | None = None) -> None:
     meta: dict[str, Any] = {
         "command": command(args),
         "protocol": " ".join((__doc__ or "").split("\n\n")[2].split()),
-        "models": "tiderec (registry defaults, scored by SequenceModel.scores with its co-occurrence term, as "
-        "`tiderec evaluate` scores), sasrec, markov, itemknn, pop, last interest (the last event's interest's "
-        "items by popularity, then the rest); migration-signal variants are out of scope: the served ranking "
-        "has no migration signal yet",
+        "models": MODELS,
         "commit": git_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "device": f"CPU ({args.threads} threads); {platform.platform()}",
