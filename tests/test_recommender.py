@@ -120,12 +120,12 @@ def test_served_scores_are_the_models_own_scores_at_the_requests_moment() -> Non
 
 
 def test_an_approximate_index_only_proposes_candidates() -> None:
-    """Above exact_below the index proposes candidates (its top by inner product, plus every item the repeat,
+    """Above scan_below the index proposes candidates (its top by inner product, plus every item the repeat,
     co-occurrence and shift terms reach); each is scored exactly as the full scan scores it."""
     serving, _, state, now = _model_and_state()
     vectors, prices, texts = _catalogue()
     exact = Recommender(serving, vectors, prices, texts)
-    small = RecommenderConfig(candidates=3, index=IndexConfig(exact_below=1))
+    small = RecommenderConfig(candidates=3, index=IndexConfig(scan_below=1))
     approx = Recommender(serving, vectors, prices, texts, small)
     scored = approx.score(state, now)
     assert len(scored.items) < N
@@ -134,6 +134,23 @@ def test_an_approximate_index_only_proposes_candidates() -> None:
     full = exact.score(state, now).scores
     np.testing.assert_allclose(scored.scores, full[scored.items], rtol=1e-5, atol=1e-5)
     assert approx.recommend(state, 3, now).items.items.tolist() == exact.recommend(state, 3, now).items.items.tolist()
+
+
+def test_a_scanned_catalogue_serves_each_user_from_its_best_candidates() -> None:
+    """Scanned exactly, a batch keeps each user's best `candidates` (plus the seen items that may leave first) in
+    one selection: the lists are the top of the full scores, seen items kept or removed."""
+    serving, _, state, now = _model_and_state()
+    vectors, prices, texts = _catalogue()
+    rec = Recommender(serving, vectors, prices, texts, RecommenderConfig(candidates=3))
+    scored = rec.score(state, now)
+    assert scored.items.tolist() == list(range(N))
+    for exclude in (False, True):
+        full = scored.scores.copy()
+        if exclude:
+            full[list(state.seen)] = -np.inf
+        served = rec.recommend(state, 3, now, exclude_seen=exclude).items
+        assert served.items.tolist() == top_k(full[None, :], 3)[0].tolist()
+        np.testing.assert_allclose(served.scores, full[served.items], rtol=1e-5)
 
 
 def test_a_batch_of_users_is_served_what_each_gets_alone() -> None:
@@ -146,7 +163,7 @@ def test_a_batch_of_users_is_served_what_each_gets_alone() -> None:
     gone = apply_query(state, QueryInterest("tent", vectors[10], now, max_price=1.0))
     requests = [Request(state, 5, now), Request(short, 5, now + MINUTE_US), Request(cold, 3, now),
                 Request(gone, 3, now), Request(state, N, now + 60 * MINUTE_US, exclude_seen=True)]  # fmt: skip
-    small = RecommenderConfig(candidates=3, index=IndexConfig(exact_below=1))
+    small = RecommenderConfig(candidates=3, index=IndexConfig(scan_below=1))
     for rec in (Recommender(serving, vectors, prices, texts), Recommender(serving, vectors, prices, texts, small)):
         batch = rec.recommend_many(requests)
         assert isinstance(batch[3], RequestError)
