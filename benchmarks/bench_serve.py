@@ -348,7 +348,8 @@ def measure(
         finally:
             proc.terminate()
             proc.wait(30)
-    dim = 0 if model is None else int(json.loads((model / "manifest.json").read_text())["model_config"]["dim"])
+    manifest = {} if model is None else json.loads((model / "manifest.json").read_text())
+    dim = int(getattr(model_config(manifest["model"], manifest["model_config"]), "dim", 0)) if manifest else 0
     return {"catalogue": name, "label": label, "items": len(item_ids), "workers": workers, "index": index,
             "model_dim": dim, "recommend": recommend, "ingest_batch_100": ingest,
             "event_to_changed_list": visible}  # fmt: skip
