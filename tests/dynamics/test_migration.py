@@ -141,7 +141,7 @@ def test_cooccurrence_vectors_put_co_browsed_interests_together() -> None:
 
 
 def test_large_catalogues_cluster_with_blas_kmeans(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tiderec.dynamics import space as space_module
+    from tiderec.data import space as space_module
 
     monkeypatch.setattr(space_module, "SCIPY_KMEANS_MAX", 10)
     rng = np.random.default_rng(3)
