@@ -16,6 +16,7 @@ from tiderec.clean.pipeline import clean
 from tiderec.clean.store import write_cleaned
 from tiderec.clean.vocab import Vocabulary
 from tiderec.data.space import InterestSpace
+from tiderec.dynamics.lasting import History, LastingModel, fit_lasting
 from tiderec.ingest.datasets import data_root
 from tiderec.interest.state import InterestContext
 from tiderec.interest.store import SQLStateStore
@@ -127,3 +128,13 @@ def train_shop_model(cleaned: Path, out: Path, seed: int) -> None:
     prepared = prepare(cleaned)
     config = TrainConfig(epochs=2, batch_size=32, max_len=8, seed=seed, threads=1, warmup_steps=2)
     save_trained(out, prepared, train_model(prepared, "tiderec", config, {"dim": 16}, progress=False), config, {})
+
+
+def toy_lasting(n: int = 80) -> LastingModel:
+    """A lasting-move model fitted on two-interest histories: half move to the second interest for good, half
+    come back."""
+    out = []
+    for i in range(n):
+        codes = [0] * 8 + ([1] * 12 if i % 2 else [1, 1, 1, 0, 0])
+        out.append(History(np.array(codes), np.arange(len(codes)) * 3_600_000_000, np.zeros(len(codes), np.int8)))
+    return fit_lasting(out, 2, ks=(2, 3))

@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 from fastapi.testclient import TestClient
 
-from tests.serving.conftest import Setup, build
-from tiderec.dynamics.lasting import History, fit_lasting
+from tests.serving.conftest import Setup, build, toy_lasting
 from tiderec.dynamics.migration import could_declare_many, detect
 from tiderec.storage import Database
 
@@ -187,19 +186,10 @@ def test_a_change_is_recorded_once_by_the_batch_whose_event_declares_it(setup: S
     assert row["confidence"] <= now["confidence"]
 
 
-def _shoppers(n: int) -> list[History]:
-    """Two-interest histories for the lasting-move model: half move to tents for good, half come back."""
-    out = []
-    for i in range(n):
-        codes = [0] * 8 + ([1] * 12 if i % 2 else [1, 1, 1, 0, 0])
-        out.append(History(np.array(codes), np.arange(len(codes)) * 3_600_000_000, np.zeros(len(codes), np.int8)))
-    return out
-
-
 def test_changes_and_new_interests_carry_the_lasting_probability(tmp_path_factory: Any) -> None:
     client, keys, _ = build(tmp_path_factory.mktemp("lasting"), None)
     service = client.app.state.service  # type: ignore[attr-defined]
-    service.lasting = fit_lasting(_shoppers(80), 2, ks=(2, 3))
+    service.lasting = toy_lasting()
     _post(client, keys, "feed-lea", SHOES_THEN_TENTS)
     answer = client.get("/v1/users/feed-lea/interests", headers={"X-API-Key": keys["read"]}).json()
     (declared,) = answer["migrations"]

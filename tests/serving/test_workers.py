@@ -6,6 +6,7 @@ worker that dies is replaced."""
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import sqlite3
 import subprocess
@@ -18,9 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving.conftest import train_shop_model, write_shop
+from tests.serving.conftest import toy_lasting, train_shop_model, write_shop
 from tiderec.ranking.retrieval import IndexConfig
-from tiderec.serving.service import EventIn, ItemIn, load_service
+from tiderec.serving.launch import Learned, ServeConfig, build_app
+from tiderec.serving.service import EventIn, ItemIn, Service, load_service
 from tiderec.testing.server import TIDEREC, free_port, start_server
 from tiderec.train.checkpoint import weights_version
 
@@ -161,3 +163,20 @@ def test_an_approximate_index_serves_the_exact_lists_on_a_small_catalogue(tmp_pa
     lists = [[i["item_id"] for i in s.recommend("u", 10, now_us=now + 20)["items"]] for s in (exact, approx)]
     assert lists[0] == lists[1]
     assert len(lists[0]) == 10
+
+
+def test_workers_take_the_lasting_model_their_parent_learned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent of several workers learns the lasting-move model once; a worker uses the one it is handed (it
+    crosses the process boundary pickled) and learns nothing while it starts."""
+    cleaned = write_shop(tmp_path)
+    config = ServeConfig(str(cleaned), str(tmp_path / "db" / "t.sqlite"), workers=2)
+    learned_here: list[int] = []
+    monkeypatch.setattr(Service, "learn_lasting", lambda self, cleaned: learned_here.append(1))
+    build_app(config)
+    assert learned_here == [1]
+    model = toy_lasting()
+    handed = pickle.loads(pickle.dumps(Learned(model)))
+    service = build_app(config, handed).state.service
+    assert learned_here == [1]
+    assert service.lasting is handed.lasting
+    assert service.lasting.thresholds == model.thresholds

@@ -20,6 +20,7 @@ from typing import Literal
 
 from fastapi import FastAPI
 
+from tiderec.dynamics.lasting import LastingModel
 from tiderec.errors import ConfigError
 from tiderec.ranking.retrieval import IndexConfig
 
@@ -70,8 +71,9 @@ class ServeConfig:
             raise ConfigError(f"--rate-limit must be > 0, got {self.rate_limit}")
 
 
-def build_app(config: ServeConfig) -> FastAPI:
-    """Load the service and wrap it in the app (one process's share of the per-key rate limit). What is loaded
+def build_app(config: ServeConfig, learned: Learned | None = None) -> FastAPI:
+    """Load the service and wrap it in the app (one process's share of the per-key rate limit); `learned`: what
+    the parent of several workers learned at start, so that a worker does not learn it again. What is loaded
     lives as long as the process, so it leaves the garbage collector's generations (`gc.freeze`): full
     collections then scan only what requests allocate, not the catalogue, model and libraries (their pauses were
     the recommendations' p99 under load)."""
@@ -85,12 +87,21 @@ def build_app(config: ServeConfig) -> FastAPI:
     service = load_service(
         Path(config.cleaned_dir), config.db, path(config.model_dir), path(config.vectors_dir),
         path(config.intent_dir), secrets, IndexConfig(engine=config.index, hnsw_dim=config.hnsw_dim or None),
+        learn=learned is None, lasting=learned.lasting if learned else None,
     )  # fmt: skip
     limit_threads(config.threads)
     app = create_app(service, Limits(per_second=config.rate_limit / config.workers))
     gc.collect()
     gc.freeze()
     return app
+
+
+@dataclass(frozen=True)
+class Learned:
+    """What the parent of several workers learns once at start and hands to each worker (pickled at spawn): the
+    lasting-move model (None when the log holds too few runs of new interests)."""
+
+    lasting: LastingModel | None
 
 
 def listening_socket(host: str, port: int, listen: bool = True) -> socket.socket:
@@ -126,6 +137,7 @@ def serve(config: ServeConfig, host: str, port: int, access_log: bool = False) -
     if config.workers == 1:
         uvicorn.run(app, host=host, port=port, access_log=access_log, **UVICORN)  # type: ignore[arg-type]
         return
+    learned = Learned(app.state.service.lasting)
     del app
     gc.collect()
     held = listening_socket(host, port, listen=False)
@@ -136,7 +148,9 @@ def serve(config: ServeConfig, host: str, port: int, access_log: bool = False) -
 
     def start() -> tuple[BaseProcess, Synchronized[int]]:
         ready: Synchronized[int] = context.Value("i", 0)
-        process = context.Process(target=_worker, args=(asdict(config), host, port, access_log, ready), daemon=True)
+        process = context.Process(
+            target=_worker, args=(asdict(config), learned, host, port, access_log, ready), daemon=True
+        )
         process.start()
         return process, ready
 
@@ -185,13 +199,15 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _worker(config: dict[str, object], host: str, port: int, access_log: bool, ready: Synchronized[int]) -> None:
+def _worker(
+    config: dict[str, object], learned: Learned, host: str, port: int, access_log: bool, ready: Synchronized[int]
+) -> None:
     """One worker process: load the service, then serve on its own SO_REUSEPORT socket."""
     import uvicorn
 
     signal.signal(signal.SIGTERM, _exit_cleanly)
     _die_with_parent()
-    app = build_app(ServeConfig(**config))  # type: ignore[arg-type]
+    app = build_app(ServeConfig(**config), learned)  # type: ignore[arg-type]
     sock = listening_socket(host, port)
     ready.value = 1
     settings = uvicorn.Config(app, access_log=access_log, **UVICORN)  # type: ignore[arg-type]

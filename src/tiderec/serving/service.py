@@ -160,10 +160,10 @@ class Service:
         self.decoded: dict[str, tuple[bytes, InterestState]] = {}
         """Recently decoded states by user key, least recently read first (see `_decoded`)."""
         self.declarable: tuple[np.ndarray | None, bool] | None = None
-        self.lasting: LastingModel | None = None
-        """Whether a run of new interests will last (dynamics/lasting.py); learned in the background after start
-        (`learn_lasting`), None until then or when the log holds too few runs."""
         """The interest vectors last screened and whether any change can be declared over them (`_changes`)."""
+        self.lasting: LastingModel | None = None
+        """Whether a run of new interests will last (dynamics/lasting.py); learned before the service answers
+        (`learn_lasting`, in `load_service`), None when the log holds too few runs."""
         self.db = keys.db
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS interest_counts (day BIGINT, interest INTEGER, n BIGINT NOT NULL, "
@@ -341,19 +341,17 @@ class Service:
         space = self.catalogue.space
         if not len(space.labels):
             return
+        start = time.perf_counter()
         try:
             inter = Interactions.from_events(cleaned.events, cleaned.user_vocab, cleaned.item_vocab)
             histories = user_histories(inter, space.codes[: inter.n_items])
             self.lasting = learn_lasting(histories, len(space.labels), space.vectors, LASTING_USERS)
             if self.lasting is not None:
                 scores = ", ".join(f"k={k}: {max(a.values()):.3f}" for k, a in self.lasting.fold_auc.items())
-                log.info("lasting-move model learned (out-of-fold ROC-AUC %s)", scores)
+                seconds = time.perf_counter() - start
+                log.info("lasting-move model learned in %.1f s (out-of-fold ROC-AUC %s)", seconds, scores)
         except TiderecError as exc:
             log.warning("no lasting-move model: %s", exc)
-
-    def learn_lasting_in_background(self, cleaned: CleanResult) -> None:
-        """`learn_lasting` in a daemon thread: the service answers meanwhile, with no probability."""
-        threading.Thread(target=self.learn_lasting, args=(cleaned,), name="tiderec-lasting", daemon=True).start()
 
     def _history(self, window: tuple[Event, ...]) -> History:
         """The window's events with a known interest, as the lasting-move model reads a history."""
@@ -911,9 +909,13 @@ def load_service(
     intent_dir: Path | None = None,
     secret_dir: Path | None = None,
     index: IndexConfig | None = None,
+    learn: bool = True,
+    lasting: LastingModel | None = None,
 ) -> Service:
     """Artefacts of the README's main job (cleaned catalogue, vectors, a trained model) + the database (a
-    SQLite file or a postgresql:// URL); `index` configures the candidate index."""
+    SQLite file or a postgresql:// URL); `index` configures the candidate index. The lasting-move model is learned
+    here, before the service answers (`learn`), or given (`lasting`: learned once by the parent of several workers,
+    so none of them spends its first seconds of serving on it)."""
     cleaned = read_cleaned(cleaned_dir)
     store_dir = vectors_dir if vectors_dir is not None else cleaned_dir.parent / "vectors"
     vectors_store = (
@@ -950,7 +952,10 @@ def load_service(
         understander = QueryUnderstander(intent_model(intent_dir), Lexicon.of(cleaned.items), tagger)
     query_encoder = None if vectors_store is None else load_encoder(EncoderConfig(name=vectors_store.space.encoder))
     service = Service(catalogue, context, recommender, store, keys, secret, understander, query_encoder, model_dir)
-    service.learn_lasting_in_background(cleaned)
+    if learn:
+        service.learn_lasting(cleaned)
+    else:
+        service.lasting = lasting
     return service
 
 
