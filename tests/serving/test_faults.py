@@ -26,7 +26,7 @@ from tests.serving.conftest import train_shop_model, write_shop
 from tiderec.interest.store import SQLStateStore
 from tiderec.serving.keys import KeyStore, pseudonym
 from tiderec.serving.service import server_secret
-from tiderec.storage import Database
+from tiderec.storage import RECONNECT_SECONDS, Database
 from tiderec.testing.server import free_port, start_server
 from tiderec.train.checkpoint import ITEM_VOCAB, weights_version
 from tiderec.train.experiment import prepare, save_trained, train_model
@@ -412,7 +412,7 @@ def test_postgres_stopped_and_started_under_load(
         back = time.monotonic()
         _wait_for(lambda: {a[1] for a in load.since(back) if a[2] == 200} == {"events", "read"}, 30, "recovery")
         recovered = time.monotonic()
-        time.sleep(1.0)
+        time.sleep(1.0 + RECONNECT_SECONDS)
     finally:
         load.stop()
     outage = load.since(down)
@@ -422,7 +422,10 @@ def test_postgres_stopped_and_started_under_load(
     assert all("database" in a[4] for a in unavailable), unavailable[:3]
     assert max(a[0] for a in unavailable) - back < 5.0, "503s went on more than 5 s after the database returned"
     assert recovered - back < 5.0
-    assert all(a[2] == 200 for a in load.since(recovered))
+    # Each worker process reconnects on its own: one whose last try failed just before the database returned
+    # answers 503 at once for up to RECONNECT_SECONDS more, by design (storage.py), then serves.
+    late = [a for a in load.since(recovered + RECONNECT_SECONDS) if a[2] != 200]
+    assert not late, late[:3]
 
     with server.client(key) as client:
         for user, count in load.acknowledged.items():
