@@ -3,6 +3,7 @@ saved models score identically after loading, and scoring (B) removes seen items
 
 from __future__ import annotations
 
+import json
 import resource
 from dataclasses import replace
 from pathlib import Path
@@ -33,7 +34,7 @@ from tiderec.train.experiment import prepare, save_trained, train_model
 from tiderec.train.loop import fit, seen_pairs
 from tiderec.train.ray_train import RayTrainConfig
 from tiderec.train.registry import build_model, load_model, model_config
-from tiderec.train.terms import SHIFT_WEIGHTS, WEIGHTS
+from tiderec.train.terms import NEIGHBOUR_TERM, SHIFT_WEIGHTS, WEIGHTS, choice_lines
 from tiderec.train.validate import evaluate_targets
 from tiderec.types import Items
 
@@ -162,7 +163,20 @@ def test_the_co_occurrence_weight_is_chosen_on_validation_and_saved(cleaned_dir:
     assert float(model.get_buffer("neighbour_weight")) == trained.result.neighbour_weight
     assert float(model.get_buffer("neighbour_sims").sum()) > 0
     assert trained.result.shift_weight is None  # the cyclic log has no catalogue, so no interests to shift to
+    tried = trained.result.tried[NEIGHBOUR_TERM]
+    assert list(tried) == list(WEIGHTS)
+    assert tried[trained.result.neighbour_weight] == max(tried.values())
+    best = trained.result.best_valid[FAST.valid_scoring][FAST.valid_metric]
+    assert tried[trained.result.neighbour_weight] == best
+    lines = choice_lines(trained.result, FAST)
+    assert lines[0].startswith(f"chosen on validation (valid {FAST.valid_metric} ({FAST.valid_scoring})): epoch")
+    assert lines[1].startswith(f"  {NEIGHBOUR_TERM} {trained.result.neighbour_weight:g} (0")
+    assert lines[1].count("*") == 1
+    assert len(lines) == 2
     save_trained(tmp_path / "model", prepared, trained, FAST, {})
+    saved = json.loads((tmp_path / "model" / "manifest.json").read_text())["chosen_on_validation"]
+    assert saved["neighbour_weight"] == trained.result.neighbour_weight
+    assert saved["tried"][NEIGHBOUR_TERM] == {f"{w:g}": round(v, 6) for w, v in tried.items()}
     arrays = history_arrays(prepared.inter, prepared.split.test, FAST.max_len)
     after = TorchScorer("loaded", load_model(tmp_path / "model").model).score(arrays)
     np.testing.assert_allclose(trained.scorer.score(arrays), after, atol=1e-5)

@@ -25,6 +25,7 @@ from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import Prepared, Trained, prepare, save_trained, train_model
 from tiderec.train.ray_train import RayTrainConfig
 from tiderec.train.registry import MODEL_NAMES, NEURAL_CONFIGS, check_name, load_model, model_config
+from tiderec.train.terms import choice_lines
 
 protocol_option = click.option("--protocol", type=click.Choice(["loo", "temporal"]), default="loo", show_default=True)
 vectors_option = click.option(
@@ -129,11 +130,8 @@ def train(
         f"trained {model_name}: best epoch {trained.result.best_epoch if trained.result else '-'}, "
         f"{trained.result.seconds_per_epoch if trained.result else 0:.1f} s/epoch -> {out}"
     )
-    r = trained.result
-    chosen = {"co-occurrence weight": r and r.neighbour_weight, "new-interest shift weight": r and r.shift_weight}
-    picked = ", ".join(f"{k} {v:g}" for k, v in chosen.items() if v is not None)
-    if picked:
-        click.echo(f"chosen on validation: {picked}")
+    for line in choice_lines(trained.result, train_config):
+        click.echo(line)
     _echo_result(result)
 
 

@@ -29,7 +29,7 @@ from tiderec.train.inputs import ItemInputs, item_inputs
 from tiderec.train.loop import TrainResult, fit
 from tiderec.train.ray_train import RayTrainConfig, fit_ray
 from tiderec.train.registry import CLASSIC, NEURAL_CLASSES, build_model, check_name, model_config
-from tiderec.train.terms import choose_neighbour_weight, choose_shift_weight
+from tiderec.train.terms import NEIGHBOUR_TERM, SHIFT_TERM, choose_neighbour_weight, choose_shift_weight
 from tiderec.types import EVENT_TYPES
 
 Protocol = Literal["loo", "temporal"]
@@ -121,15 +121,15 @@ def train_model(
         model = build_model(name, prepared.inter.n_items, train_config.max_len, cfg, prepared.inputs)
         result = fit(model, split.train, prepared.inter, split.valid, train_config, label or name, progress)
     if isinstance(model, InterestModel) and model.config.neighbours and result is not None:
-        result.neighbour_weight, result.best_valid = choose_neighbour_weight(
-            model, split.train, prepared.inter, split.valid, train_config, progress
-        )
+        choice = choose_neighbour_weight(model, split.train, prepared.inter, split.valid, train_config, progress)
+        result.neighbour_weight, result.best_valid = choice.weight, choice.metrics
+        result.tried[NEIGHBOUR_TERM] = choice.tried
     if isinstance(model, InterestModel) and model.config.shift and result is not None:
         codes = interest_codes(prepared)
         if codes is not None:
-            result.shift_weight, result.best_valid = choose_shift_weight(
-                model, codes, prepared.inter, split.valid, train_config, progress
-            )
+            choice = choose_shift_weight(model, codes, prepared.inter, split.valid, train_config, progress)
+            result.shift_weight, result.best_valid = choice.weight, choice.metrics
+            result.tried[SHIFT_TERM] = choice.tried
     device = resolve_device(train_config.device)
     scorer = TorchScorer(label or name, model, device)
     return Trained(label or name, name, scorer, model, result, to_dict(cfg), time.perf_counter() - start)
@@ -180,6 +180,11 @@ def save_trained(
             "chosen_on_validation": {
                 "neighbour_weight": trained.result.neighbour_weight,
                 "shift_weight": trained.result.shift_weight,
+                "metric": f"{train_config.valid_metric} under ({train_config.valid_scoring})",
+                "tried": {
+                    term: {f"{w:g}": round(v, 6) for w, v in tried.items()}
+                    for term, tried in trained.result.tried.items()
+                },
             },
             "seconds_per_epoch": trained.result.seconds_per_epoch,
             "default_event_type": EVENT_TYPES[int(np.bincount(prepared.split.train.event_type).argmax())],

@@ -32,7 +32,7 @@ class TrainResult:
     """What training did: the best epoch and its validation metrics, and per-epoch history and timings
     (samples_per_second: training sequences per second of optimisation, validation excluded;
     neighbour_weight, shift_weight: the co-occurrence and new-interest shift terms' weights chosen on validation,
-    when the model has them)."""
+    when the model has them; tried: per term, the validation metric of every weight tried)."""
 
     best_epoch: int
     best_valid: dict[str, dict[str, float]]
@@ -43,6 +43,7 @@ class TrainResult:
     samples_per_second: float = 0.0
     neighbour_weight: float | None = None
     shift_weight: float | None = None
+    tried: dict[str, dict[float, float]] = field(default_factory=dict)
 
 
 def seed_everything(seed: int) -> np.random.Generator:

@@ -5,6 +5,7 @@ similarity over the training sequences) and the new-interest shift term (each it
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -16,12 +17,25 @@ from tiderec.models.interest import InterestModel
 from tiderec.models.itemknn import cooccurrence_similarity
 from tiderec.models.scorer import TorchScorer
 from tiderec.train.config import TrainConfig
+from tiderec.train.loop import TrainResult
 from tiderec.train.validate import evaluate_targets
 
 WEIGHTS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 """The co-occurrence term's candidate weights."""
 SHIFT_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 """The shift term's candidate weights (added to logits of the items in a run's interests)."""
+NEIGHBOUR_TERM = "co-occurrence weight"
+SHIFT_TERM = "new-interest shift weight"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A term's weight chosen on validation: the weight, the validation metrics at it, and the validation metric
+    (TrainConfig.valid_metric under valid_scoring) of every weight tried, so a user sees what the choice rests on."""
+
+    weight: float
+    metrics: dict[str, dict[str, float]]
+    tried: dict[float, float]
 
 
 def choose_weight(
@@ -33,25 +47,27 @@ def choose_weight(
     config: TrainConfig,
     label: str,
     progress: bool = False,
-) -> tuple[float, dict[str, dict[str, float]]]:
+) -> Choice:
     """Set the model's weight `buffer` to the one of `weights` with the best validation metric (the earlier on
-    ties, so list 0 first); returns that weight and its validation metrics."""
+    ties, so list 0 first)."""
     scorer = TorchScorer(label, model, resolve_device(config.device))
     weight = model.get_buffer(buffer)
     best: tuple[float, float, dict[str, dict[str, float]]] = (-math.inf, 0.0, {})
+    tried: dict[float, float] = {}
     for w in weights:
         weight.fill_(w)
         metrics = evaluate_targets(
             scorer, inter, valid, config.max_len, (config.valid_scoring,), config.eval_batch_size
         )
         value = metrics[config.valid_scoring].get(config.valid_metric, 0.0)
+        tried[w] = value
         if progress:
             tqdm.write(f"{label} {w:g}: valid {config.valid_metric} {value:.4f}")
         if value > best[0]:
             best = (value, w, metrics)
     _, chosen, metrics = best
     weight.fill_(chosen)
-    return chosen, metrics
+    return Choice(chosen, metrics, tried)
 
 
 def choose_neighbour_weight(
@@ -61,10 +77,10 @@ def choose_neighbour_weight(
     valid: Targets,
     config: TrainConfig,
     progress: bool = False,
-) -> tuple[float, dict[str, dict[str, float]]]:
+) -> Choice:
     """Set the model's neighbours from `train` and its co-occurrence weight to the best of WEIGHTS on validation."""
     model.set_neighbours(cooccurrence_similarity(train, neighbours=model.config.neighbours))
-    return choose_weight(model, "neighbour_weight", WEIGHTS, inter, valid, config, "co-occurrence weight", progress)
+    return choose_weight(model, "neighbour_weight", WEIGHTS, inter, valid, config, NEIGHBOUR_TERM, progress)
 
 
 def choose_shift_weight(
@@ -74,8 +90,22 @@ def choose_shift_weight(
     valid: Targets,
     config: TrainConfig,
     progress: bool = False,
-) -> tuple[float, dict[str, dict[str, float]]]:
+) -> Choice:
     """Set each item's interest (codes int64[N], -1: none) and the shift weight to the best of SHIFT_WEIGHTS on
     validation."""
     model.set_interests(codes)
-    return choose_weight(model, "shift_weight", SHIFT_WEIGHTS, inter, valid, config, "new-interest shift", progress)
+    return choose_weight(model, "shift_weight", SHIFT_WEIGHTS, inter, valid, config, SHIFT_TERM, progress)
+
+
+def choice_lines(result: TrainResult | None, config: TrainConfig) -> list[str]:
+    """What training chose on validation, a line per choice with the figures behind it: the best epoch, then each
+    history term's weight among those tried (the chosen one starred)."""
+    if result is None:
+        return []
+    metric = f"valid {config.valid_metric} ({config.valid_scoring})"
+    lines = [f"chosen on validation ({metric}): epoch {result.best_epoch} of {result.epochs_run} run"]
+    for term, tried in result.tried.items():
+        chosen = result.neighbour_weight if term == NEIGHBOUR_TERM else result.shift_weight
+        figures = " · ".join(f"{w:g}{'*' if w == chosen else ''} {v:.4f}" for w, v in tried.items())
+        lines.append(f"  {term} {chosen:g} ({figures})")
+    return lines
