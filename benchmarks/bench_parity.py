@@ -46,6 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
+    commit = git_commit()
     cleaned = ensure_data(args.dataset, args.threads)
     prepared = prepare(cleaned)
     folder = args.model or RUNS / args.dataset / "parity" / "model"
@@ -100,15 +101,19 @@ def main() -> None:
         "post_seconds": round(post_s, 1),
         "model": str(folder),
         "best_epoch": saved.manifest.get("best_epoch"),
-        "neighbour_weight": float(saved.model.get_buffer("neighbour_weight"))
-        if "neighbour_weight" in dict(saved.model.named_buffers())
-        else None,
+        "neighbour_weight": _buffer(saved.model, "neighbour_weight"),
+        "shift_weight": _buffer(saved.model, "shift_weight"),
         "device": device_label("cpu", args.threads),
-        "commit": git_commit(),
+        "commit": commit,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 1),
     }
     write(args.dataset, meta, results)
+
+
+def _buffer(model: torch.nn.Module, name: str) -> float | None:
+    """A history term's weight buffer (None: the model has no such term)."""
+    return float(model.get_buffer(name)) if name in dict(model.named_buffers()) else None
 
 
 def _argv(args: argparse.Namespace) -> list[str]:
@@ -127,7 +132,8 @@ def write(dataset: str, meta: dict[str, Any], results: dict[str, dict[str, Any]]
         f"{meta['events_posted']:,} history events posted through POST /v1/events in {meta['post_seconds']} s; "
         f"lists read from GET /v1/users/{{id}}/recommendations?k=10&now=<target time> with exploration off. "
         f"Model: the interest model with its defaults (best epoch {meta['best_epoch']}, co-occurrence weight "
-        f"{meta['neighbour_weight']}). Both sides scored by the metric code of `tiderec evaluate`.",
+        f"{meta['neighbour_weight']}, new-interest shift weight {meta.get('shift_weight')}). Both sides scored by "
+        "the metric code of `tiderec evaluate`.",
         "",
         "| scoring | identical top-10 lists | items in common | batch HR@10 | served HR@10 | batch NDCG@10 | "
         "served NDCG@10 |",
