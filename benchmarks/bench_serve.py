@@ -52,7 +52,7 @@ from tiderec.text.encode import encode_items
 from tiderec.text.encoders import EncoderConfig, load_encoder
 from tiderec.text.store import read_vectors, write_vectors
 from tiderec.train.config import TrainConfig
-from tiderec.train.experiment import Trained, prepare, save_trained, train_model
+from tiderec.train.experiment import Trained, interest_codes, prepare, save_trained, train_model
 from tiderec.train.loop import fit
 from tiderec.train.registry import build_model, model_config
 
@@ -105,7 +105,7 @@ def online_retail() -> tuple[Path, Path | None, str]:
     """The Online Retail catalogue with MiniLM vectors and a 3-epoch interest model."""
     cleaned = ensure_data("or", threads=os.cpu_count() or 1)
     model = ROOT / "or-model"
-    if not (model / "manifest.json").is_file():
+    if not _current(model):
         prepared = prepare(cleaned)
         config = TrainConfig(epochs=3, batch_size=128, warmup_steps=50)
         trained = train_model(prepared, "tiderec", config, progress=False)
@@ -113,11 +113,18 @@ def online_retail() -> tuple[Path, Path | None, str]:
     return cleaned, model, "Online Retail (raw, cleaned), MiniLM vectors, interest model (3 epochs)"
 
 
+def _current(model: Path) -> bool:
+    """Whether a saved model folder exists and carries every term of today's full score (a model saved before
+    the new-interest shift term would serve without it, so it is trained again)."""
+    manifest = model / "manifest.json"
+    return manifest.is_file() and "shift" in json.loads(manifest.read_text())["model_config"]
+
+
 def big_catalogue(factor: int) -> tuple[Path, Path | None, str]:
     """Online Retail 5-core grown `factor` times, cleaned, USE vectors, and an interest model whose full score
     (state, repeat and co-occurrence terms) serves it: trained briefly (sampled softmax, 300 steps, validated on
     2,000 users; latency does not depend on how well it ranks), its co-occurrence table filled from the training
-    split, weight 1."""
+    split and the items' interests for the shift term, each term at weight 1."""
     folder = ROOT / f"or5-x{factor}"
     cleaned = folder / "cleaned"
     if not (folder / "vectors" / "manifest.json").is_file():
@@ -128,7 +135,7 @@ def big_catalogue(factor: int) -> tuple[Path, Path | None, str]:
         store, _ = encode_items(result.items, encoder, progress=False)
         write_vectors(store, folder / "vectors")
     model = folder / "model"
-    if not (model / "manifest.json").is_file():
+    if not _current(model):
         prepared = prepare(cleaned)
         config = TrainConfig(epochs=1, steps_per_epoch=300, loss="sampled", warmup_steps=50, eval_batch_size=128)
         settings = {"neighbours": 100}
@@ -140,6 +147,10 @@ def big_catalogue(factor: int) -> tuple[Path, Path | None, str]:
         assert isinstance(net, InterestModel)
         net.set_neighbours(cooccurrence_similarity(prepared.split.train, neighbours=100))
         net.get_buffer("neighbour_weight").fill_(1.0)
+        codes = interest_codes(prepared)
+        if codes is not None:
+            net.set_interests(codes)
+            net.get_buffer("shift_weight").fill_(1.0)
         trained = Trained("tiderec", "tiderec", TorchScorer("tiderec", net), net, record, settings,
                           time.perf_counter() - started)  # fmt: skip
         save_trained(model, prepared, trained, config, {})
