@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks.bench_models import RESULTS, ensure_data, git_commit
+from tiderec.data.space import interest_space
 from tiderec.dynamics.conversion import BASELINE, FEATURES, Examples, examples_at
 from tiderec.dynamics.logistic import auc, calibration_error, fit_logistic, log_loss
-from tiderec.dynamics.space import interest_space
 from tiderec.train.experiment import prepare
 from tiderec.types import DAY_US
 

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.bench_models import RESULTS, ensure_data, git_commit
-from tiderec.dynamics.space import interest_space
+from tiderec.data.space import interest_space
 from tiderec.interest.encoder import model_encoder
 from tiderec.interest.state import Event, InterestContext, InterestState, initial, update
 from tiderec.interest.store import SQLStateStore

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.bench_models import RESULTS, git_commit, with_interests
+from tiderec.data.space import InterestSpace
 from tiderec.dynamics.migration import MigrationConfig, detect, dominant_change, learn_detector
-from tiderec.dynamics.space import InterestSpace
 from tiderec.dynamics.splice import (
     MIN_EVENTS,
     WITHIN,

@@ -35,7 +35,7 @@ from tiderec.clean.presets import preset_for
 from tiderec.clean.store import read_cleaned, write_cleaned
 from tiderec.config import resolve_device, to_dict
 from tiderec.data.interactions import Interactions
-from tiderec.dynamics.space import InterestSpace, interest_space
+from tiderec.data.space import InterestSpace, interest_space
 from tiderec.evaluation.runner import ModelResult, ModelSpec, markdown, score_test
 from tiderec.ingest.datasets import load_dataset
 from tiderec.ingest.mapping import ReadOptions

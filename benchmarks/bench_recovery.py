@@ -6,7 +6,7 @@ Usage:
 
 Users are split by the keyed hash of benchmarks/bench_migration.py (`half`). Every model trains on the
 development half only: all events of each development user but the last, whose last event validates (early
-stopping, the interest model's co-occurrence weight, NextInterest's mix). Only test-half users are scored, in
+stopping, the interest model's co-occurrence and shift weights, NextInterest's mix). Only test-half users are scored, in
 three kinds of histories with a known change point c: splices (a test user A's whole history, then the first 30
 events of a test user B whose dominant interest differs, B's times moved to start a day after A's last event;
 c = B's first event); real lasting moves (the first run of >= 10 events in interests the user never had,
@@ -15,13 +15,17 @@ relative position of a random real move). At position j = 1..P after the change,
 strictly before event c + j - 1 (its own max_len window) and ranks every item (full ranking, seen items kept:
 scoring (A)) for that event: HR@10 and NDCG@10, and NextInterest's top-5 accuracy for its interest. Steady state:
 for splices, B's events 1..P read alone (B's own history of 1..P events); for moves and control, the same
-history's positions P+1..2P after c, where the history has them. Interest spaces: Taobao's leaf categories,
-Online Retail's k-means clusters of item language-model vectors. Writes benchmarks/results/recovery.{json,md,svg}.
+history's positions P+1..2P after c, where the history has them. The interest model is scored as trained (its
+new-interest shift term with the weight validation chose) and, as "tiderec without shift", with that term off:
+the migration signal's own gain, a paired bootstrap over the same histories. Interest spaces: Taobao's leaf
+categories, Online Retail's k-means clusters of item language-model vectors. Writes
+benchmarks/results/recovery.{json,md,svg}.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import time
@@ -39,15 +43,16 @@ from benchmarks.bench_models import RESULTS, ensure_data, git_commit
 from tiderec.clean.vocab import Vocabulary
 from tiderec.data.interactions import Interactions
 from tiderec.data.sequences import SequenceArrays, history_arrays
+from tiderec.data.space import InterestSpace, interest_space
 from tiderec.data.splits import Split, Targets, leave_one_out
 from tiderec.dynamics import shortterm
 from tiderec.dynamics.lasting import LASTING, MIN_HISTORY, runs
 from tiderec.dynamics.shortterm import Mix, NextInterest, choose_mix, top_k_accuracy
-from tiderec.dynamics.space import InterestSpace, interest_space
 from tiderec.dynamics.splice import B_EVENTS, MIN_EVENTS, dominant
 from tiderec.metrics import summarize, target_ranks
+from tiderec.models.interest import InterestModel
 from tiderec.models.popularity import Popularity
-from tiderec.models.scorer import Scorer
+from tiderec.models.scorer import Scorer, TorchScorer
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import Prepared, Trained, prepare, train_model
 from tiderec.train.validate import scored_by_length
@@ -61,6 +66,8 @@ KINDS: dict[str, str] = {
 TRAINED = ("tiderec", "sasrec", "markov", "itemknn", "pop")
 LAST = "last interest"
 OURS = "tiderec"
+NO_SHIFT = "tiderec without shift"
+"""The same trained interest model with its new-interest shift term off: what the migration signal adds."""
 K = 10
 SUMMED = 5
 REACH = 0.8
@@ -79,6 +86,7 @@ COLOURS = {
     "itemknn": "#9467bd",
     "pop": "#7f7f7f",
     LAST: "#ff7f0e",
+    NO_SHIFT: "#e377c2",
 }
 
 
@@ -311,6 +319,7 @@ def training_record(trained: Trained) -> dict[str, Any]:
             "stopped": r.stopped,
             "valid_ndcg@10": r.best_valid.get("A", {}).get("ndcg@10"),
             "neighbour_weight": r.neighbour_weight,
+            "shift_weight": r.shift_weight,
         }
     return record
 
@@ -325,6 +334,10 @@ def fit_models(
         trained = train_model(dev, name, config, progress=False)
         scorers[name], records[name] = trained.scorer, training_record(trained)
         print(f"  {name}: {records[name]}", flush=True)
+        if name == OURS and isinstance(trained.model, InterestModel) and trained.model.config.shift:
+            plain = copy.deepcopy(trained.model)
+            plain.get_buffer("shift_weight").fill_(0.0)
+            scorers[NO_SHIFT] = TorchScorer(NO_SHIFT, plain)
     scorers[LAST] = LastInterest(dev.split.train, codes)
     return scorers, records
 
@@ -385,10 +398,26 @@ def ratio_interval(ours: np.ndarray, best: np.ndarray, rng: np.random.Generator,
 def versus_best(ranks: dict[str, np.ndarray], rng: np.random.Generator, draws: int) -> dict[str, Any]:
     """The interest model's summed HR@10 over the first SUMMED positions against the best baseline's on the same
     histories (the baseline with the highest sum, picked on these histories)."""
-    sums = {name: (r[:, :SUMMED] <= K).sum(axis=1).astype(np.float64) for name, r in ranks.items()}
-    best = max((n for n in sums if n != OURS), key=lambda n: float(sums[n].mean()))
+    sums = summed_hits(ranks)
+    best = max((n for n in sums if n not in (OURS, NO_SHIFT)), key=lambda n: float(sums[n].mean()))
     ratio, low, high = ratio_interval(sums[OURS], sums[best], rng, draws)
     return {"best_baseline": best, "ratio": ratio, "interval_95": [low, high], "histories": len(sums[OURS])}
+
+
+def summed_hits(ranks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per model, each history's hits at 10 summed over the first SUMMED positions, float64[n]."""
+    return {name: (r[:, :SUMMED] <= K).sum(axis=1).astype(np.float64) for name, r in ranks.items()}
+
+
+def shift_gain(ranks: dict[str, np.ndarray], rng: np.random.Generator, draws: int) -> dict[str, Any] | None:
+    """The interest model's summed HR@10 over the first SUMMED positions with its shift term against without it,
+    on the same histories (None when the model has no shift term)."""
+    if NO_SHIFT not in ranks:
+        return None
+    sums = summed_hits(ranks)
+    ratio, low, high = ratio_interval(sums[OURS], sums[NO_SHIFT], rng, draws)
+    changed = float(np.mean((ranks[OURS][:, :SUMMED] != ranks[NO_SHIFT][:, :SUMMED]).any(axis=1)))
+    return {"ratio": ratio, "interval_95": [low, high], "histories_whose_ranks_moved": round(changed, 4)}
 
 
 def kind_result(
@@ -411,6 +440,7 @@ def kind_result(
         "steady_targets": len(steady),
         "models": {name: curve_of(per_model[name], r[steady]) for name, r in ranks.items()},
         "tiderec_vs_best_baseline": versus_best(per_model, rng, draws) if len(curve) else None,
+        "shift_term_gain": shift_gain(per_model, rng, draws) if len(curve) else None,
         "next_interest_top5": {
             "positions": [top5(*interests, scored, curve[:, j]) for j in range(curve.shape[1])],
             "steady": top5(*interests, scored, steady),
@@ -471,6 +501,14 @@ def run(key: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+MODELS = (
+    "tiderec (registry defaults, scored by SequenceModel.scores with its co-occurrence and new-interest shift "
+    "terms, weights chosen on the development users' validation, as `tiderec evaluate` and the service score), "
+    f"{NO_SHIFT} (the same trained model, shift weight 0), sasrec, markov, itemknn, pop, last interest (the last "
+    "event's interest's items by popularity, then the rest); exploration off"
+)
+
+
 def markdown(meta: dict[str, Any], results: dict[str, Any], positions: int) -> str:
     """Per dataset and kind: HR@10 and NDCG@10 tables by position, the ratio line and next-interest accuracy."""
     lines = ["# Recovery after an interest change: accuracy at positions 1..P after the change", ""]
@@ -481,11 +519,15 @@ def markdown(meta: dict[str, Any], results: dict[str, Any], positions: int) -> s
             f"Users: {res['users']['development']} development (training), {res['users']['test']} test (scored); "
             f"{res['targets_scored']:,} targets scored per model; {res['seconds']:.0f} s."
         )
-        lines += ["", "| model | seconds | best epoch | epochs run | stopped | valid NDCG@10 | co-occurrence weight |"]
-        lines.append("|---|---:|---:|---:|---|---:|---:|")
+        lines += [
+            "",
+            "| model | seconds | best epoch | epochs run | stopped | valid NDCG@10 | co-occurrence weight "
+            "| shift weight |",
+        ]
+        lines.append("|---|---:|---:|---:|---|---:|---:|---:|")
         for name, r in res["training"].items():
             cells = [r.get(c) for c in ("seconds", "best_epoch", "epochs_run", "stopped", "valid_ndcg@10")]
-            cells.append(r.get("neighbour_weight"))
+            cells += [r.get("neighbour_weight"), r.get("shift_weight")]
             lines.append(f"| {name} | " + " | ".join("" if c is None else str(c) for c in cells) + " |")
         for kind, title in KINDS.items():
             lines += kind_markdown(key, title, res["kinds"][kind], positions)
@@ -521,6 +563,15 @@ def kind_markdown(key: str, title: str, res: dict[str, Any], positions: int) -> 
             f"tiderec / best baseline ({versus['best_baseline']}), summed HR@10 over positions 1-{SUMMED}: "
             f"{versus['ratio']:.3f} [{low:.3f}, {high:.3f}] "
             f"(95% paired bootstrap over {versus['histories']} histories)",
+        ]
+    gain = res.get("shift_term_gain")
+    if gain:
+        low, high = gain["interval_95"]
+        lines += [
+            "",
+            f"tiderec / tiderec without shift (the migration signal's own gain), summed HR@10 over positions "
+            f"1-{SUMMED}: {gain['ratio']:.3f} [{low:.3f}, {high:.3f}]; histories whose ranks moved: "
+            f"{gain['histories_whose_ranks_moved']:.1%}",
         ]
     acc = res["next_interest_top5"]
     lines += ["", f"| next-interest top-5 | {head} | steady |", "|---|" + "---:|" * (positions + 1)]
@@ -631,10 +682,7 @@ def main(argv: list[str] | None = None) -> None:
     meta: dict[str, Any] = {
         "command": command(args),
         "protocol": " ".join((__doc__ or "").split("\n\n")[2].split()),
-        "models": "tiderec (registry defaults, scored by SequenceModel.scores with its co-occurrence term, as "
-        "`tiderec evaluate` scores), sasrec, markov, itemknn, pop, last interest (the last event's interest's "
-        "items by popularity, then the rest); migration-signal variants are out of scope: the served ranking "
-        "has no migration signal yet",
+        "models": MODELS,
         "commit": git_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "device": f"CPU ({args.threads} threads); {platform.platform()}",

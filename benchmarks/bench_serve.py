@@ -167,7 +167,7 @@ def retrieval(cleaned: Path, users: int = 300, seed: int = 0, config: IndexConfi
     limit_threads(1)
     data = read_cleaned(cleaned)
     vectors, _ = read_vectors(cleaned.parent / "vectors").aligned(data.item_vocab.ids)
-    exact = ItemIndex(vectors, IndexConfig(exact_below=len(vectors) + 1))
+    exact = ItemIndex(vectors, IndexConfig(scan_below=vectors.size + 1))
     start = time.perf_counter()
     index = ItemIndex(vectors, config)
     build_s = round(time.perf_counter() - start, 1)
@@ -348,8 +348,11 @@ def measure(
         finally:
             proc.terminate()
             proc.wait(30)
+    manifest = {} if model is None else json.loads((model / "manifest.json").read_text())
+    dim = int(getattr(model_config(manifest["model"], manifest["model_config"]), "dim", 0)) if manifest else 0
     return {"catalogue": name, "label": label, "items": len(item_ids), "workers": workers, "index": index,
-            "recommend": recommend, "ingest_batch_100": ingest, "event_to_changed_list": visible}  # fmt: skip
+            "model_dim": dim, "recommend": recommend, "ingest_batch_100": ingest,
+            "event_to_changed_list": visible}  # fmt: skip
 
 
 def cell(run: dict[str, Any]) -> str:
@@ -361,8 +364,9 @@ def cell(run: dict[str, Any]) -> str:
 
 
 def candidates(run: dict[str, Any]) -> str:
-    """The candidate engine of a load run (catalogues under 20,000 items are scanned exactly)."""
-    if run["items"] < IndexConfig().exact_below:
+    """The candidate engine of a load run's model (IndexConfig.scans: items x the model's dimensions under
+    scan_below are scanned exactly; runs before the model's dimension was recorded: under 20,000 items)."""
+    if IndexConfig().scans(run["items"], run["model_dim"]) if "model_dim" in run else run["items"] < 20_000:
         return "exact"
     return str(run.get("index", "ivf"))
 
@@ -435,7 +439,8 @@ def main() -> None:
     for key in args.catalogues.split(","):
         cleaned, model, label = online_retail() if key == "online-retail" else big_catalogue(args.big_factor)
         name = key if key != "big" else f"or5-x{args.big_factor}"
-        big = len(read_cleaned(cleaned).item_vocab) >= IndexConfig().exact_below
+        text_dim = read_vectors(cleaned.parent / "vectors").space.dim
+        big = not IndexConfig().scans(len(read_cleaned(cleaned).item_vocab), text_dim)  # the text index searches
         for index in args.index.split(",") if big else ["hnsw"]:
             for workers in [int(w) for w in args.workers.split(",")]:
                 result = measure(name, cleaned, model, label, binary, args.seconds, workers, index)

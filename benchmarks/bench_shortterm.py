@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks.bench_models import RESULTS, ensure_data, git_commit
+from tiderec.data.space import interest_space
 from tiderec.data.splits import Targets, leave_one_out
 from tiderec.dynamics.shortterm import NextInterest, choose_mix, histories_of, top_k_accuracy
-from tiderec.dynamics.space import interest_space
 from tiderec.train.experiment import prepare
 
 

@@ -75,9 +75,11 @@ def test_a_query_moves_the_next_list_and_fades() -> None:
 def _model_and_state() -> tuple[ServingModel, InterestContext, InterestState, int]:
     torch.manual_seed(0)
     vectors, _, _ = _catalogue()
-    model = InterestModel(N, 8, InterestConfig(dim=16, neighbours=3))
+    model = InterestModel(N, 8, InterestConfig(dim=16, neighbours=3, shift_min_history=3))
     model.set_neighbours(sp.csr_matrix(np.eye(N, k=1, dtype=np.float32) + np.eye(N, k=-1, dtype=np.float32)))
     model.get_buffer("neighbour_weight").fill_(2.0)
+    model.set_interests(np.arange(N) // 4)  # the shoe lover's fifth event (item 8) starts a run in items 8-11
+    model.get_buffer("shift_weight").fill_(1.0)
     serving = ServingModel(TorchScorer("tiderec", model, frozen=True), 8, np.arange(N, dtype=np.float32))
     context = InterestContext(vectors, np.zeros(N, dtype=np.int64), encoder=model_encoder(model, 8))
     state, now = _shoe_lover(context)
@@ -98,8 +100,8 @@ def _batch_scores(serving: ServingModel, state: InterestState, now: int) -> np.n
 
 
 def test_served_scores_are_the_models_own_scores_at_the_requests_moment() -> None:
-    """No query, no exploration: the served list and scores are what the batch path scores (repeat and
-    co-occurrence terms included), at the moment of the request; seen items leave only when asked."""
+    """No query, no exploration: the served list and scores are what the batch path scores (repeat,
+    co-occurrence and shift terms included), at the moment of the request; seen items leave only when asked."""
     serving, _, state, now = _model_and_state()
     vectors, prices, texts = _catalogue()
     rec = Recommender(serving, vectors, prices, texts)
@@ -118,19 +120,37 @@ def test_served_scores_are_the_models_own_scores_at_the_requests_moment() -> Non
 
 
 def test_an_approximate_index_only_proposes_candidates() -> None:
-    """Above exact_below the index proposes candidates (its top by inner product, plus every item the repeat and
-    co-occurrence terms reach); each is scored exactly as the full scan scores it."""
+    """Above scan_below the index proposes candidates (its top by inner product, plus every item the repeat,
+    co-occurrence and shift terms reach); each is scored exactly as the full scan scores it."""
     serving, _, state, now = _model_and_state()
     vectors, prices, texts = _catalogue()
     exact = Recommender(serving, vectors, prices, texts)
-    small = RecommenderConfig(candidates=3, index=IndexConfig(exact_below=1))
+    small = RecommenderConfig(candidates=3, index=IndexConfig(scan_below=1))
     approx = Recommender(serving, vectors, prices, texts, small)
     scored = approx.score(state, now)
     assert len(scored.items) < N
     assert set(state.seen) <= set(scored.items.tolist())
+    assert {8, 9, 10, 11} <= set(scored.items.tolist())
     full = exact.score(state, now).scores
     np.testing.assert_allclose(scored.scores, full[scored.items], rtol=1e-5, atol=1e-5)
     assert approx.recommend(state, 3, now).items.items.tolist() == exact.recommend(state, 3, now).items.items.tolist()
+
+
+def test_a_scanned_catalogue_serves_each_user_from_its_best_candidates() -> None:
+    """Scanned exactly, a batch keeps each user's best `candidates` (plus the seen items that may leave first) in
+    one selection: the lists are the top of the full scores, seen items kept or removed."""
+    serving, _, state, now = _model_and_state()
+    vectors, prices, texts = _catalogue()
+    rec = Recommender(serving, vectors, prices, texts, RecommenderConfig(candidates=3))
+    scored = rec.score(state, now)
+    assert scored.items.tolist() == list(range(N))
+    for exclude in (False, True):
+        full = scored.scores.copy()
+        if exclude:
+            full[list(state.seen)] = -np.inf
+        served = rec.recommend(state, 3, now, exclude_seen=exclude).items
+        assert served.items.tolist() == top_k(full[None, :], 3)[0].tolist()
+        np.testing.assert_allclose(served.scores, full[served.items], rtol=1e-5)
 
 
 def test_a_batch_of_users_is_served_what_each_gets_alone() -> None:
@@ -143,7 +163,7 @@ def test_a_batch_of_users_is_served_what_each_gets_alone() -> None:
     gone = apply_query(state, QueryInterest("tent", vectors[10], now, max_price=1.0))
     requests = [Request(state, 5, now), Request(short, 5, now + MINUTE_US), Request(cold, 3, now),
                 Request(gone, 3, now), Request(state, N, now + 60 * MINUTE_US, exclude_seen=True)]  # fmt: skip
-    small = RecommenderConfig(candidates=3, index=IndexConfig(exact_below=1))
+    small = RecommenderConfig(candidates=3, index=IndexConfig(scan_below=1))
     for rec in (Recommender(serving, vectors, prices, texts), Recommender(serving, vectors, prices, texts, small)):
         batch = rec.recommend_many(requests)
         assert isinstance(batch[3], RequestError)

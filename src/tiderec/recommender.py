@@ -10,7 +10,7 @@ filter the catalogue. Without a model, a user is scored by short_weight x cosine
 A user with no known item gets the training popularity (the batch path's fallback, z-scored under a live query),
 and the response says so.
 
-Candidates: every item when the catalogue is scanned exactly; above `IndexConfig.exact_below`, the retrieval
+Candidates: every item when the catalogue is scanned exactly; above `IndexConfig.scan_below`, the retrieval
 index's top `candidates` by the state's inner product with the item table, plus every item the history terms can
 reach (`SequenceModel.reachable`), plus the text index's top `candidates` for a live query. The exploration
 policy serves k of them with propensities.
@@ -196,13 +196,19 @@ class Recommender:
         """The candidates and their scores for one user now (`score_many` with one request)."""
         return self.score_many([Request(state, 1, now_us, exclude_seen=exclude_seen)])[0]
 
-    def score_many(self, requests: Sequence[Request]) -> list[Scored]:
+    def score_many(self, requests: Sequence[Request], listed: bool = False) -> list[Scored]:
         """The candidates and their scores for each request's user at its moment: the model's score (all the
         model's users in one pass), or the text profile's, or the popularity fallback; then each live query's
-        term and filters; then seen items removed when asked (exclude_seen None: the model's default)."""
+        term and filters; then seen items removed when asked (exclude_seen None: the model's default).
+        listed: each model-scored user without a live query keeps only the candidates its list is drawn from
+        (the best `candidates` once seen items leave), selected for the batch at once; the served lists are the
+        same, without a pass over every candidate per user."""
         queries = [self._query(r.state, r.now_us) for r in requests]
         pools = [self._text_pool(r.state, *query) for r, query in zip(requests, queries, strict=True)]
-        bases = self._bases(requests, pools)
+        keeps = [
+            self._keep(r) if listed and decay == 0 else None for r, (decay, _) in zip(requests, queries, strict=True)
+        ]
+        bases = self._bases(requests, pools, keeps)
         return [
             self._finish(r, decay, allowed, *base)
             for r, (decay, allowed), base in zip(requests, queries, bases, strict=True)
@@ -237,17 +243,27 @@ class Recommender:
             scores = z + self.config.query_weight * decay * (self.text_index.keys[items] @ q.vector)
         if allowed is not None:
             scores = np.where(allowed[items], scores, -np.inf)
-        exclude = request.exclude_seen
-        drop_seen = (self.model is not None and self.model.exclude_seen) if exclude is None else exclude
+        drop_seen = self._drops_seen(request)
         if drop_seen and state.seen:
             scores = np.where(np.isin(items, np.asarray(state.seen, dtype=np.int64)), -np.inf, scores)
         return Scored(items, scores.astype(np.float64), decay, fallback, drop_seen)
 
+    def _drops_seen(self, request: Request) -> bool:
+        """Whether the request's seen items leave its list (exclude_seen None: the scoring the model was selected
+        on)."""
+        exclude = request.exclude_seen
+        return (self.model is not None and self.model.exclude_seen) if exclude is None else exclude
+
+    def _keep(self, request: Request) -> int:
+        """How many of a user's best-scored candidates its list can be drawn from: `candidates`, plus the seen
+        items that may leave first."""
+        return self.config.candidates + (len(request.state.seen) if self._drops_seen(request) else 0)
+
     def _bases(
-        self, requests: Sequence[Request], pools: list[np.ndarray | None]
+        self, requests: Sequence[Request], pools: list[np.ndarray | None], keeps: list[int | None]
     ) -> list[tuple[np.ndarray, np.ndarray, str | None]]:
         """Per request (candidate items int64[C], their score before the query's term float64[C], fallback or
-        None); the users the model can score are scored together."""
+        None); the users the model can score are scored together, each cut to its `keeps` best (None: all)."""
         bases: list[tuple[np.ndarray, np.ndarray, str | None] | None] = [None] * len(requests)
         modelled: list[tuple[int, np.ndarray, int]] = []
         for at, request in enumerate(requests):
@@ -258,7 +274,8 @@ class Recommender:
                 bases[at] = self._unmodelled(request.state, pools[at])
         if modelled:
             scored = self._model_scores([requests[at] for at, _, _ in modelled],
-                                        [(h, last, pools[at]) for at, h, last in modelled])  # fmt: skip
+                                        [(h, last, pools[at]) for at, h, last in modelled],
+                                        [keeps[at] for at, _, _ in modelled])  # fmt: skip
             for (at, _, _), base in zip(modelled, scored, strict=True):
                 bases[at] = base
         return [base for base in bases if base is not None]
@@ -279,11 +296,15 @@ class Recommender:
         return np.arange(n), self.popularity.copy(), "popularity"
 
     def _model_scores(
-        self, requests: list[Request], histories: list[tuple[np.ndarray, int, np.ndarray | None]]
+        self,
+        requests: list[Request],
+        histories: list[tuple[np.ndarray, int, np.ndarray | None]],
+        keeps: list[int | None],
     ) -> list[tuple[np.ndarray, np.ndarray, str | None]]:
         """The model's own scores at each request's moment, over every item or over each user's candidates
         (the index's, the history terms' and the live query's; all users' candidates scored in one pass, each
-        user reading its own). histories: (items ids + 1 int64[T], newest event's time, text pool) per user."""
+        user reading its own), cut to each user's `keeps` best (None: all). histories: (items ids + 1 int64[T],
+        newest event's time, text pool) per user."""
         assert self.model is not None
         assert self.model_index is not None
         scorer, n_model = self.model.scorer, self.model.scorer.n_items
@@ -294,12 +315,11 @@ class Recommender:
         padded = np.zeros((len(requests), width), dtype=np.int64)
         for row, (h, _, _) in enumerate(histories):
             padded[row, width - len(h) :] = h
-        moments: np.ndarray | None = None  # the states read at the moment, for the index and items the model lacks
+        moments = scorer.moment_states(encoded, gaps)  # the states read at the moment, for the index and new items
         if self.model_index.exact:
-            pools = [np.arange(self.n_items)] * len(requests)
+            chosen = None
             model_rows: np.ndarray | None = None
         else:
-            moments = scorer.moment_states(encoded, gaps)
             chosen = np.zeros((len(requests), self.n_items), dtype=bool)
             chosen[:, :n_model] = scorer.reachable(padded)
             found = self.model_index.search_many(moments, self.config.candidates)
@@ -307,19 +327,33 @@ class Recommender:
                 chosen[row, pool] = True
                 if text_pool is not None:
                     chosen[row, text_pool] = True
-            pools = [np.flatnonzero(row) for row in chosen]
             model_rows = np.flatnonzero(chosen[:, :n_model].any(axis=0))  # one shared set: one matrix product
-        full = scorer.score_encoded(encoded, padded, gaps, model_rows)  # [B, N_model]
-        out: list[tuple[np.ndarray, np.ndarray, str | None]] = []
-        for row, items in enumerate(pools):
-            scores = np.empty(len(items), dtype=np.float64)
-            inside = items < n_model
-            scores[inside] = full[row, items[inside]]
-            if not inside.all():
-                moments = scorer.moment_states(encoded, gaps) if moments is None else moments
+        out: dict[int, tuple[np.ndarray, np.ndarray, str | None]] = {}
+        # A scanned catalogue's users are cut to their best in one selection for the batch; an index's pools are
+        # small already, and each user reads its own.
+        cuts = keeps if chosen is None else [None] * len(keeps)
+        cut = np.array([row for row, keep in enumerate(cuts) if keep is not None], dtype=np.int64)
+        whole = np.array([row for row, keep in enumerate(cuts) if keep is None], dtype=np.int64)
+        if len(cut):
+            keep = max(k for k in cuts if k is not None)
+            tops, values = scorer.top_encoded(encoded[cut], padded[cut], gaps[cut], keep)
+            new = np.arange(n_model, self.n_items)  # items added since the model was trained
+            for i, row in enumerate(cut.tolist()):
+                finite = np.isfinite(values[i])
+                items = np.concatenate([tops[i][finite], new])
+                scores = np.concatenate([values[i][finite], self.model_index.keys[new] @ moments[row]])
+                order = np.argsort(items, kind="stable")
+                out[row] = (items[order], scores[order].astype(np.float64), None)
+        if len(whole):
+            full = scorer.score_encoded(encoded[whole], padded[whole], gaps[whole], model_rows)  # [b, N_model]
+            for i, row in enumerate(whole.tolist()):
+                items = np.arange(self.n_items) if chosen is None else np.flatnonzero(chosen[row])
+                scores = np.empty(len(items), dtype=np.float64)
+                inside = items < n_model
+                scores[inside] = full[i, items[inside]]
                 scores[~inside] = self.model_index.keys[items[~inside]] @ moments[row]
-            out.append((items, scores, None))
-        return out
+                out[row] = (items, scores, None)
+        return [out[row] for row in range(len(requests))]
 
     def _allowed(self, low: float | None, high: float | None, negated: tuple[str, ...]) -> np.ndarray:
         ok = np.ones(len(self.prices), dtype=bool)
@@ -352,7 +386,8 @@ class Recommender:
         """Each request's k items (fewer when fewer are left) through its exploration policy (else the default),
         each with a reason; a request whose every item is filtered out gets its RequestError, the others their
         lists. The users are scored together (`score_many`), so a batch costs the model one pass."""
-        return [self._serve(r, scored) for r, scored in zip(requests, self.score_many(requests), strict=True)]
+        scored = self.score_many(requests, listed=True)
+        return [self._serve(r, one) for r, one in zip(requests, scored, strict=True)]
 
     def _serve(self, request: Request, scored: Scored) -> Served | RequestError:
         finite = np.isfinite(scored.scores)

@@ -7,6 +7,7 @@ import pytest
 from tiderec.clean.pipeline import clean
 from tiderec.clean.presets import preset
 from tiderec.data.interactions import Interactions
+from tiderec.data.space import InterestSpace, interest_space
 from tiderec.dynamics.lasting import (
     FEATURES,
     LASTING,
@@ -21,7 +22,6 @@ from tiderec.dynamics.lasting import (
 )
 from tiderec.dynamics.logistic import auc, average_precision, best_threshold, f1_at
 from tiderec.dynamics.report import _lasting_cell
-from tiderec.dynamics.space import InterestSpace, interest_space
 from tiderec.errors import ConfigError, DatasetError
 from tiderec.ingest.datasets import load_dataset
 from tiderec.types import HOUR_US, Items

@@ -4,6 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tiderec.data.space import InterestSpace, cooccurrence_vectors, interest_space
 from tiderec.dynamics.migration import (
     MigrationConfig,
     could_declare_many,
@@ -11,7 +12,6 @@ from tiderec.dynamics.migration import (
     detect,
     dominant_change,
 )
-from tiderec.dynamics.space import InterestSpace, cooccurrence_vectors, interest_space
 from tiderec.errors import ConfigError, DatasetError
 from tiderec.types import Items
 
@@ -141,7 +141,7 @@ def test_cooccurrence_vectors_put_co_browsed_interests_together() -> None:
 
 
 def test_large_catalogues_cluster_with_blas_kmeans(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tiderec.dynamics import space as space_module
+    from tiderec.data import space as space_module
 
     monkeypatch.setattr(space_module, "SCIPY_KMEANS_MAX", 10)
     rng = np.random.default_rng(3)

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from tiderec.data.space import InterestSpace
 from tiderec.dynamics.plot import timeline_html
-from tiderec.dynamics.space import InterestSpace
 from tiderec.dynamics.timeline import granularity_for, timeline, window_start
 from tiderec.types import DAY_US
 

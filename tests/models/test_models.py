@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
 
+from tiderec.dynamics import lasting
 from tiderec.errors import ConfigError
 from tiderec.models.bsarec import BSARec, BSARecConfig
 from tiderec.models.gru4rec import GRU4Rec
@@ -96,6 +98,46 @@ def test_neighbour_term_adds_weighted_similarity_of_the_history() -> None:
     expected = torch.zeros(N)
     expected[7], expected[9] = 2.0 * 0.5, 2.0 * 0.25
     torch.testing.assert_close(delta, expected)
+    check_sequence_model(model, N)
+
+
+def test_the_shift_term_finds_the_run_of_new_interests_that_lasting_defines() -> None:
+    """The run a window ends in (model, batched in torch) is the last run of dynamics.lasting.runs when that run
+    has not returned, for random histories with padding and items of no interest."""
+    rng = np.random.default_rng(0)
+    model = interest(neighbours=0, shift_min_history=3)
+    codes = rng.integers(-1, 6, size=N)
+    model.set_interests(codes)
+    history = torch.from_numpy(rng.integers(1, N + 1, size=(400, 12)))
+    history[:100, :4] = 0
+    run = model.new_interest_run(history, history > 0).numpy()
+    for row, got in zip(history.numpy(), run, strict=True):
+        known = codes[row[row > 0] - 1]
+        known = known[known >= 0]
+        open_runs = [r for r in lasting.runs(known, 3) if not r.returned]
+        want = set(known[open_runs[-1].start :].tolist()) if open_runs else set()
+        assert set((np.flatnonzero(got) - 1).tolist()) == want
+    assert run[:, 1:].any(axis=1).mean() > 0.1
+
+
+def test_the_shift_term_adds_its_weight_to_the_items_of_the_run_interests() -> None:
+    model = interest(neighbours=0, use_repeat=False, shift_min_history=2)
+    model.eval()
+    codes = np.full(N, 2)
+    codes[:4], codes[4:6] = 0, 1
+    model.set_interests(codes)
+    items = torch.tensor([[1, 2, 3, 5, 6]])  # ids + 1: interest 0 three times, then interest 1 twice
+    select = torch.tensor([[False, False, False, False, True]])
+    with torch.no_grad():
+        states = model(items, torch.zeros_like(items), torch.zeros_like(items), torch.zeros_like(items))
+        plain = model.scores(states, items, select)
+        model.get_buffer("shift_weight").fill_(1.5)
+        shifted = model.scores(states, items, select)
+        back = torch.tensor([[1, 2, 3, 5, 2]])  # a return to interest 0 ends the run: no shift
+        returned = model.scores(states, back, select) - plain
+    torch.testing.assert_close((shifted - plain)[0], torch.from_numpy(np.where(codes == 1, 1.5, 0.0)).float())
+    assert float(returned.abs().max()) == 0.0
+    assert model.reachable(items)[0].numpy().tolist() == (codes == 1).tolist()
     check_sequence_model(model, N)
 
 

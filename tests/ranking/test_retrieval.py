@@ -10,8 +10,8 @@ from tiderec.errors import ConfigError, RequestError
 from tiderec.ranking.retrieval import IndexConfig, ItemIndex
 
 N, M = 4000, 24
-PROJECTED = IndexConfig(exact_below=1000, hnsw_dim=12)
-CONFIGS = [IndexConfig(exact_below=1000), PROJECTED, IndexConfig(exact_below=1000, engine="ivf"), IndexConfig()]
+PROJECTED = IndexConfig(scan_below=1, hnsw_dim=12)
+CONFIGS = [IndexConfig(scan_below=1), PROJECTED, IndexConfig(scan_below=1, engine="ivf"), IndexConfig()]
 CONFIG_IDS = ["hnsw", "hnsw-projected", "ivf", "exact"]
 
 
@@ -36,7 +36,7 @@ def test_small_catalogues_are_scanned_exactly_and_large_ones_use_an_index(engine
     assert ItemIndex(keys).exact
     kind = engine.split("-")[0]
     dim = PROJECTED.hnsw_dim if engine == "hnsw-projected" else None
-    approx = ItemIndex(keys, IndexConfig(exact_below=1000, engine=kind, nprobe=8, hnsw_dim=dim))  # type: ignore[arg-type]
+    approx = ItemIndex(keys, IndexConfig(scan_below=1, engine=kind, nprobe=8, hnsw_dim=dim))  # type: ignore[arg-type]
     assert approx.engine == kind
     exact = ItemIndex(keys)
     recall = []
@@ -102,7 +102,7 @@ def test_a_projected_graph_is_fitted_to_the_keys_and_bad_settings_are_refused() 
     assert projection is not None
     assert projection.shape == (M, 12)
     np.testing.assert_allclose(projection.T @ projection, np.eye(12), atol=1e-5)
-    assert ItemIndex(keys, IndexConfig(exact_below=1000, hnsw_dim=M))._projection is None
+    assert ItemIndex(keys, IndexConfig(scan_below=1, hnsw_dim=M))._projection is None
     for bad in ({"hnsw_dim": 0}, {"ef_search": 0}, {"nlist": 0}, {"projection_sample": 0}):
         with pytest.raises(ConfigError, match="index:"):
             IndexConfig(**bad)  # type: ignore[arg-type]

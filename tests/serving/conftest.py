@@ -15,7 +15,7 @@ from tiderec.clean.config import CleanConfig, KCore, Repeats
 from tiderec.clean.pipeline import clean
 from tiderec.clean.store import write_cleaned
 from tiderec.clean.vocab import Vocabulary
-from tiderec.dynamics.space import InterestSpace
+from tiderec.data.space import InterestSpace
 from tiderec.ingest.datasets import data_root
 from tiderec.interest.state import InterestContext
 from tiderec.interest.store import SQLStateStore

@@ -47,6 +47,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Prepared, Path, Ser
     trained = train_model(prepared, "tiderec", train, {"dim": 16, "use_text": False}, progress=False)
     assert isinstance(trained.model, InterestModel)
     trained.model.get_buffer("neighbour_weight").fill_(2.0)  # whatever validation chose, serve the term
+    trained.model.set_interests(np.arange(prepared.inter.n_items) % 7)  # the slice has no interest space: give one
+    trained.model.get_buffer("shift_weight").fill_(1.0)
     save_trained(root / "model", prepared, trained, train, {})
     db = root / "tiderec.sqlite"
     service = load_service(root / "cleaned", db, model_dir=root / "model")

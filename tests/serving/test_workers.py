@@ -147,7 +147,7 @@ def test_an_approximate_index_serves_the_exact_lists_on_a_small_catalogue(tmp_pa
     cleaned = write_shop(tmp_path)
     db = tmp_path / "db" / "t.sqlite"
     exact = load_service(cleaned, db)
-    approx = load_service(cleaned, db, index=IndexConfig(exact_below=1, engine=engine))  # type: ignore[arg-type]
+    approx = load_service(cleaned, db, index=IndexConfig(scan_below=1, engine=engine))  # type: ignore[arg-type]
     assert approx.recommender.text_index is not None
     assert exact.recommender.text_index is not None
     assert approx.recommender.text_index.engine == engine

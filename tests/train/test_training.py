@@ -12,6 +12,9 @@ import polars as pl
 import pytest
 import torch
 
+from tiderec.clean.config import CleanConfig, KCore, Repeats
+from tiderec.clean.pipeline import clean
+from tiderec.clean.store import write_cleaned
 from tiderec.data.interactions import Interactions
 from tiderec.data.sequences import history_arrays
 from tiderec.data.splits import leave_one_out
@@ -28,9 +31,9 @@ from tiderec.train.average import WeightAverage
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import prepare, save_trained, train_model
 from tiderec.train.loop import fit, seen_pairs
-from tiderec.train.neighbours import WEIGHTS
 from tiderec.train.ray_train import RayTrainConfig
 from tiderec.train.registry import build_model, load_model, model_config
+from tiderec.train.terms import SHIFT_WEIGHTS, WEIGHTS
 from tiderec.train.validate import evaluate_targets
 from tiderec.types import Items
 
@@ -158,6 +161,7 @@ def test_the_co_occurrence_weight_is_chosen_on_validation_and_saved(cleaned_dir:
     assert isinstance(model, InterestModel)
     assert float(model.get_buffer("neighbour_weight")) == trained.result.neighbour_weight
     assert float(model.get_buffer("neighbour_sims").sum()) > 0
+    assert trained.result.shift_weight is None  # the cyclic log has no catalogue, so no interests to shift to
     save_trained(tmp_path / "model", prepared, trained, FAST, {})
     arrays = history_arrays(prepared.inter, prepared.split.test, FAST.max_len)
     after = TorchScorer("loaded", load_model(tmp_path / "model").model).score(arrays)
@@ -233,3 +237,31 @@ def test_cpu_training_keeps_large_freed_blocks_in_the_heap() -> None:
     assert reuse_large_blocks()
     faults = page_faults_of_64_mib_tensors(8)
     assert faults < 0.75 * 8 * 16_384, faults  # 16,384 pages each time when every block is a fresh mapping
+
+
+def test_the_shift_weight_is_chosen_on_validation_from_the_catalogue_interests(tmp_path: Path) -> None:
+    """A catalogue with categories gives each item its interest; the weight is one of SHIFT_WEIGHTS, saved and
+    served after loading; the cyclic log (no catalogue) trains without the term."""
+    items = Items.from_frame(
+        pl.DataFrame(
+            {"item_id": [f"i{i}" for i in range(30)], "category": [["all", f"c{i // 5}"] for i in range(30)]},
+            schema_overrides={"category": pl.List(pl.String)},
+        )
+    )
+    folder = tmp_path / "cleaned"
+    write_cleaned(clean(cyclic_world(), items, CleanConfig(k_core=KCore(1, 1), repeats=Repeats(action="keep"))), folder)
+    prepared = prepare(folder)
+    trained = train_model(prepared, "tiderec", FAST, {"dim": 16, "neighbours": 0}, progress=False)
+    assert trained.result is not None
+    assert trained.result.shift_weight in SHIFT_WEIGHTS
+    model = trained.model
+    assert isinstance(model, InterestModel)
+    assert float(model.get_buffer("shift_weight")) == trained.result.shift_weight
+    interests = model.get_buffer("item_interest")[1:].numpy()
+    wanted = [int(i[1:]) // 5 for i in prepared.cleaned.item_vocab.ids.to_list()]
+    assert len(set(zip(interests.tolist(), wanted, strict=True))) == 6
+    model.get_buffer("shift_weight").fill_(1.0)
+    save_trained(tmp_path / "model", prepared, trained, FAST, {})
+    arrays = history_arrays(prepared.inter, prepared.split.test, FAST.max_len)
+    after = TorchScorer("loaded", load_model(tmp_path / "model").model).score(arrays)
+    np.testing.assert_allclose(trained.scorer.score(arrays), after, atol=1e-5)

@@ -15,11 +15,11 @@ from tiderec.clean.store import read_cleaned
 from tiderec.clean.vocab import Vocabulary
 from tiderec.cli.common import pairs, toml_value
 from tiderec.data.interactions import Interactions
+from tiderec.data.space import InterestSpace, interest_space
 from tiderec.dynamics.batch import migrations_file
 from tiderec.dynamics.migration import MigrationConfig, learn_detector
 from tiderec.dynamics.plot import timeline_html
 from tiderec.dynamics.report import ReportConfig, report_html
-from tiderec.dynamics.space import InterestSpace, interest_space
 from tiderec.dynamics.timeline import Granularity, granularity_for, timeline
 from tiderec.dynamics.trends import PERIOD, backtest, forecast, interest_counts, rising_falling
 from tiderec.interest.state import InterestConfig

@@ -129,6 +129,11 @@ def train(
         f"trained {model_name}: best epoch {trained.result.best_epoch if trained.result else '-'}, "
         f"{trained.result.seconds_per_epoch if trained.result else 0:.1f} s/epoch -> {out}"
     )
+    r = trained.result
+    chosen = {"co-occurrence weight": r and r.neighbour_weight, "new-interest shift weight": r and r.shift_weight}
+    picked = ", ".join(f"{k} {v:g}" for k, v in chosen.items() if v is not None)
+    if picked:
+        click.echo(f"chosen on validation: {picked}")
     _echo_result(result)
 
 

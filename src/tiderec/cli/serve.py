@@ -45,7 +45,7 @@ secret_option = click.option(
 @click.option("--workers", type=int, default=None,
               help="Worker processes on one socket, sharing the database [default: a core each, up to 8].")  # fmt: skip
 @click.option("--index", "index_engine", type=click.Choice(["hnsw", "ivf"]), default="hnsw", show_default=True,
-              help="Candidate index for catalogues of 20,000+ items (smaller ones are scanned exactly).")  # fmt: skip
+              help="Candidate index above 10,240,000 key numbers (items x dims; smaller: scanned).")  # fmt: skip
 @click.option("--hnsw-dim", type=int, default=64, show_default=True,
               help="HNSW graph over the keys' top principal directions (re-scored exactly); 0: full keys.")  # fmt: skip
 def serve(

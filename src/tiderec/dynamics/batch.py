@@ -12,8 +12,8 @@ from typing import Any, TextIO
 
 from tiderec.clean.vocab import Vocabulary
 from tiderec.data.histories import History, ReadReport, read_histories
+from tiderec.data.space import InterestSpace
 from tiderec.dynamics.migration import Migration, MigrationConfig, detect
-from tiderec.dynamics.space import InterestSpace
 from tiderec.dynamics.splice import SpliceDetector
 from tiderec.errors import DatasetError
 

@@ -12,12 +12,12 @@ from html import escape
 import numpy as np
 
 from tiderec.data.interactions import Interactions
+from tiderec.data.space import InterestSpace
 from tiderec.data.splits import leave_one_out
 from tiderec.dynamics.lasting import LASTING, History, LastingModel, learn_lasting, runs, user_histories
 from tiderec.dynamics.migration import MigrationConfig, detect, learn_detector
 from tiderec.dynamics.plot import line_chart_svg, timeline_svg
 from tiderec.dynamics.shortterm import NextInterest, choose_mix, histories_of, top_k_accuracy
-from tiderec.dynamics.space import InterestSpace
 from tiderec.dynamics.timeline import Granularity, granularity_for, timeline
 from tiderec.dynamics.trends import PERIOD, backtest, forecast, interest_counts, rising_falling
 from tiderec.interest.state import InterestConfig

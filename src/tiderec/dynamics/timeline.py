@@ -9,7 +9,7 @@ from typing import Literal
 
 import numpy as np
 
-from tiderec.dynamics.space import InterestSpace
+from tiderec.data.space import InterestSpace
 from tiderec.types import DAY_US
 
 Granularity = Literal["day", "week", "month"]

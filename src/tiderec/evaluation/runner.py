@@ -46,6 +46,8 @@ class ModelResult:
     samples_per_second: float | None = None
     neighbour_weight: float | None = None
     """The interest model's co-occurrence weight chosen on validation (None: no such term)."""
+    shift_weight: float | None = None
+    """The interest model's new-interest shift weight chosen on validation (None: no such term)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -78,6 +80,7 @@ def score_test(prepared: Prepared, trained: Trained, max_len: int, progress: boo
         valid=None if r is None else r.best_valid,
         samples_per_second=None if r is None else r.samples_per_second,
         neighbour_weight=None if r is None else r.neighbour_weight,
+        shift_weight=None if r is None else r.shift_weight,
     )
 
 

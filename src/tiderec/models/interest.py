@@ -4,7 +4,9 @@ time gaps and positions are embedded too. The state at each position is the user
 
 Scores add a repeat term: for items already in the prefix, each earlier occurrence adds
 alpha + beta * decay^age, with (alpha, beta) read from the state, so the model learns when a shopper re-buys;
-optionally a co-occurrence term, w * decay^age * ItemKNN similarity summed over the prefix (w set after training).
+optionally a co-occurrence term, w * decay^age * ItemKNN similarity summed over the prefix, and a new-interest
+shift term: while the window ends in a run of events in interests absent from the window before the run, every item
+of the run's interests gains v (w and v are chosen on validation after training, 0 included).
 """
 
 from __future__ import annotations
@@ -59,7 +61,16 @@ class InterestConfig:
     of repeat_decay^age * similarity(history item, item), the similarity being ItemKNN's over the training
     sequences and w chosen on validation once training ends (w = 0 while training)."""
 
+    shift: bool = True
+    """The new-interest shift term: when the window ends in a run (it starts at an event whose interest the window
+    never had after `shift_min_history` known events, and goes on while every event is in an interest absent
+    from the window before it, as in dynamics/lasting.py), every item in the run's interests gains v, v chosen on
+    validation once training ends (v = 0 while training). Needs each item's interest (`set_interests`)."""
+    shift_min_history: int = 5
+
     def __post_init__(self) -> None:
+        if self.shift_min_history < 0:
+            raise ConfigError(f"model: shift_min_history must be >= 0, got {self.shift_min_history}")
         if not 0.0 <= self.id_dropout < 1.0:
             raise ConfigError(f"model: id_dropout must be in [0, 1), got {self.id_dropout}")
         if self.neighbours < 0:
@@ -113,6 +124,9 @@ class InterestModel(SequenceModel):
             self.register_buffer("neighbour_items", torch.zeros(n_items + 1, cfg.neighbours, dtype=torch.long))
             self.register_buffer("neighbour_sims", torch.zeros(n_items + 1, cfg.neighbours))
             self.register_buffer("neighbour_weight", torch.zeros(()))
+        if cfg.shift:
+            self.register_buffer("item_interest", torch.zeros(n_items + 1, dtype=torch.long))
+            self.register_buffer("shift_weight", torch.zeros(()))
         init_weights(self)
         self.text_tower = text_tower if self.text_adapter is not None else None
 
@@ -193,6 +207,44 @@ class InterestModel(SequenceModel):
     def neighbour_term_on(self) -> bool:
         return bool(self.config.neighbours) and float(self.get_buffer("neighbour_weight")) != 0.0
 
+    @torch.no_grad()
+    def set_interests(self, codes: np.ndarray) -> None:
+        """Each item's interest for the shift term: codes int64[N] (-1: none), as in data.space.InterestSpace."""
+        if not self.config.shift:
+            raise ValueError("set_interests needs InterestConfig.shift")
+        if codes.shape != (self.n_items,):
+            raise ValueError(f"set_interests: codes must be [{self.n_items}], got {codes.shape}")
+        padded = np.concatenate([[0], np.maximum(codes.astype(np.int64), -1) + 1])
+        self.get_buffer("item_interest").copy_(torch.from_numpy(padded))
+
+    def shift_term_on(self) -> bool:
+        return self.config.shift and float(self.get_buffer("shift_weight")) != 0.0
+
+    def new_interest_run(self, history: torch.Tensor, in_prefix: torch.Tensor) -> torch.Tensor:
+        """bool[P, C + 1]: the interests (code + 1; column 0, no interest, never set) of the run of new interests
+        each prefix ends in (none when it ends in no run). history int64[P, T] (ids + 1), in_prefix bool[P, T]."""
+        codes = self.get_buffer("item_interest")[history]  # [P, T]
+        known = in_prefix & (codes > 0)
+        t = torch.arange(history.shape[1], device=history.device)
+        same = (codes[:, :, None] == codes[:, None, :]) & known[:, None, :]  # [P, T, T]: code of t seen at u
+        first = torch.where(same, t, history.shape[1]).amin(dim=2)  # [P, T]: the first position of t's code
+        first = torch.where(known, first, history.shape[1])
+        later = first.flip(1).cummin(dim=1).values.flip(1)  # [P, T]: min first position over positions >= t
+        before = known.cumsum(dim=1) - known.long()
+        starts = known & (first == t) & (later >= t) & (before >= self.config.shift_min_history)
+        start = torch.where(starts, t, history.shape[1]).amin(dim=1)  # [P]: the longest run's start (T: none)
+        in_run = known & (t[None, :] >= start[:, None])
+        rows = torch.arange(history.shape[0], device=history.device)[:, None].expand_as(codes)
+        width = int(self.get_buffer("item_interest").max()) + 1
+        out = torch.zeros((history.shape[0], width), dtype=torch.bool, device=history.device)
+        out[rows[in_run], codes[in_run]] = True
+        return out
+
+    def shifted_items(self, history: torch.Tensor, in_prefix: torch.Tensor) -> torch.Tensor:
+        """bool[P, N]: the items in the interests of the run of new interests each prefix ends in."""
+        run = self.new_interest_run(history, in_prefix)
+        return run[:, self.get_buffer("item_interest")[1:]]
+
     def score_positions(
         self,
         picked: torch.Tensor,
@@ -203,6 +255,8 @@ class InterestModel(SequenceModel):
         candidates: torch.Tensor | None = None,
     ) -> torch.Tensor:
         scores = self.base_scores(picked, table, candidates)  # [P, N]
+        if self.shift_term_on():
+            scores = scores + self.get_buffer("shift_weight") * self.shifted_items(history, in_prefix)
         neighbours = self.neighbour_term_on()
         if self.repeat_head is None and not neighbours:
             return scores
@@ -222,9 +276,13 @@ class InterestModel(SequenceModel):
 
     def reachable(self, history: torch.Tensor) -> torch.Tensor:
         """bool[B, N]: the items the history terms can move for histories of ids + 1 int64[B, T] (their items
-        when the repeat term is on, their co-occurrence neighbours when that term is): the candidates a
-        retrieval index must add so that scoring candidates equals scoring every item."""
-        out = torch.zeros((history.shape[0], self.n_items), dtype=torch.bool, device=history.device)
+        when the repeat term is on, their co-occurrence neighbours when that term is, the items of the run's
+        interests when the shift term is): the candidates a retrieval index must add so that scoring candidates
+        equals scoring every item."""
+        if self.shift_term_on():
+            out = self.shifted_items(history, history > 0)
+        else:
+            out = torch.zeros((history.shape[0], self.n_items), dtype=torch.bool, device=history.device)
         rows = torch.arange(history.shape[0], device=history.device)[:, None].expand_as(history)
         known = history > 0
         if self.repeat_head is not None:

@@ -79,16 +79,36 @@ class TorchScorer:
         """float32[B, N]: what `score` gives for the same histories, from encoded float32[B, D] (`encode`), the
         histories' items int64[B, T] (ids + 1, left-padded) and the gap bucket to the moment int64[B]; only at
         `candidates` int64[C] when given (-inf elsewhere; include `reachable` of each history)."""
-        self._eval()
         with torch.inference_mode():
-            items = torch.from_numpy(histories).to(self.device)
-            moment = self.model.at_moment(
-                torch.from_numpy(encoded).to(self.device), torch.from_numpy(next_gaps).to(self.device)
-            )
-            cols = torch.full((items.shape[0],), items.shape[1] - 1, dtype=torch.long, device=self.device)
-            chosen = None if candidates is None else torch.from_numpy(candidates).to(self.device)
-            scores = self.model.score_positions(moment, items, cols, items > 0, self.table, chosen)
-            return scores.float().cpu().numpy()
+            return self._encoded_scores(encoded, histories, next_gaps, candidates).float().cpu().numpy()
+
+    def top_encoded(
+        self,
+        encoded: np.ndarray,
+        histories: np.ndarray,
+        next_gaps: np.ndarray,
+        keep: int,
+        candidates: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The `keep` best of `score_encoded`'s scores per row, best first: (items int64[B, keep], scores
+        float32[B, keep]; -inf where a row has fewer finite scores). One selection for the batch instead of a
+        pass over the catalogue per user."""
+        with torch.inference_mode():
+            scores = self._encoded_scores(encoded, histories, next_gaps, candidates)
+            values, items = torch.topk(scores, min(keep, scores.shape[1]), dim=1)
+            return items.cpu().numpy(), values.float().cpu().numpy()
+
+    def _encoded_scores(
+        self, encoded: np.ndarray, histories: np.ndarray, next_gaps: np.ndarray, candidates: np.ndarray | None
+    ) -> torch.Tensor:
+        self._eval()
+        items = torch.from_numpy(histories).to(self.device)
+        moment = self.model.at_moment(
+            torch.from_numpy(encoded).to(self.device), torch.from_numpy(next_gaps).to(self.device)
+        )
+        cols = torch.full((items.shape[0],), items.shape[1] - 1, dtype=torch.long, device=self.device)
+        chosen = None if candidates is None else torch.from_numpy(candidates).to(self.device)
+        return self.model.score_positions(moment, items, cols, items > 0, self.table, chosen)
 
     def reachable(self, history: np.ndarray) -> np.ndarray:
         """bool[B, N]: the items each history (ids + 1 int64[B, T], 0: padding) moves beyond the state's inner

@@ -24,10 +24,10 @@ from tiderec.clean.pipeline import CleanResult
 from tiderec.clean.store import read_cleaned
 from tiderec.clean.vocab import Vocabulary
 from tiderec.data.interactions import Interactions
+from tiderec.data.space import InterestSpace, interest_space
 from tiderec.dynamics.lasting import LASTING, History, LastingModel, learn_lasting, user_histories
 from tiderec.dynamics.migration import Migration, could_declare_many, could_ever_declare, detect
 from tiderec.dynamics.plot import timeline_svg
-from tiderec.dynamics.space import InterestSpace, interest_space
 from tiderec.dynamics.timeline import timeline
 from tiderec.dynamics.trends import rising_falling
 from tiderec.errors import ConfigError, DatasetError, RequestError, StorageError, TiderecError

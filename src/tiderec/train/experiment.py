@@ -16,6 +16,7 @@ from tiderec.cluster import RayConfig
 from tiderec.config import resolve_device, to_dict
 from tiderec.data.interactions import Interactions
 from tiderec.data.ray_windows import WindowFiles, build_windows_ray
+from tiderec.data.space import interest_space
 from tiderec.data.splits import Split, TemporalConfig, leave_one_out, temporal_split
 from tiderec.errors import ConfigError, DatasetError
 from tiderec.models.base import SequenceModel
@@ -26,9 +27,9 @@ from tiderec.train.checkpoint import save_model
 from tiderec.train.config import TrainConfig
 from tiderec.train.inputs import ItemInputs, item_inputs
 from tiderec.train.loop import TrainResult, fit
-from tiderec.train.neighbours import choose_neighbour_weight
 from tiderec.train.ray_train import RayTrainConfig, fit_ray
 from tiderec.train.registry import CLASSIC, NEURAL_CLASSES, build_model, check_name, model_config
+from tiderec.train.terms import choose_neighbour_weight, choose_shift_weight
 from tiderec.types import EVENT_TYPES
 
 Protocol = Literal["loo", "temporal"]
@@ -123,9 +124,24 @@ def train_model(
         result.neighbour_weight, result.best_valid = choose_neighbour_weight(
             model, split.train, prepared.inter, split.valid, train_config, progress
         )
+    if isinstance(model, InterestModel) and model.config.shift and result is not None:
+        codes = interest_codes(prepared)
+        if codes is not None:
+            result.shift_weight, result.best_valid = choose_shift_weight(
+                model, codes, prepared.inter, split.valid, train_config, progress
+            )
     device = resolve_device(train_config.device)
     scorer = TorchScorer(label or name, model, device)
     return Trained(label or name, name, scorer, model, result, to_dict(cfg), time.perf_counter() - start)
+
+
+def interest_codes(prepared: Prepared) -> np.ndarray | None:
+    """int64[N]: each item's interest (data.space.interest_space: categories, text clusters or attribute clusters;
+    -1: none), or None when the catalogue gives no interest space."""
+    try:
+        return interest_space(prepared.cleaned.items, prepared.inputs.vectors).codes
+    except DatasetError:
+        return None
 
 
 def cluster_windows(
@@ -161,6 +177,10 @@ def save_trained(
             "text_space": prepared.inputs.text_space,
             "best_epoch": trained.result.best_epoch,
             "epochs_run": trained.result.epochs_run,
+            "chosen_on_validation": {
+                "neighbour_weight": trained.result.neighbour_weight,
+                "shift_weight": trained.result.shift_weight,
+            },
             "seconds_per_epoch": trained.result.seconds_per_epoch,
             "default_event_type": EVENT_TYPES[int(np.bincount(prepared.split.train.event_type).argmax())],
             "metrics": metrics,

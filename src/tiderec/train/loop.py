@@ -31,7 +31,8 @@ from tiderec.train.validate import evaluate_targets
 class TrainResult:
     """What training did: the best epoch and its validation metrics, and per-epoch history and timings
     (samples_per_second: training sequences per second of optimisation, validation excluded;
-    neighbour_weight: the co-occurrence term's weight chosen on validation, when the model has one)."""
+    neighbour_weight, shift_weight: the co-occurrence and new-interest shift terms' weights chosen on validation,
+    when the model has them)."""
 
     best_epoch: int
     best_valid: dict[str, dict[str, float]]
@@ -41,6 +42,7 @@ class TrainResult:
     stopped: str = "patience"
     samples_per_second: float = 0.0
     neighbour_weight: float | None = None
+    shift_weight: float | None = None
 
 
 def seed_everything(seed: int) -> np.random.Generator:

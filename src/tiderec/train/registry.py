@@ -96,6 +96,8 @@ def load_model(folder: Path) -> SavedModel:
     inputs = None
     if name == "tiderec":
         cfg = replace(cfg, text_tuning="frozen")  # a tuned model saved its tuned vectors in item_vectors
+        if "shift_weight" not in state:
+            cfg = replace(cfg, shift=False)  # saved before the shift term existed
         vectors = state.get("item_vectors")
         attrs = state.get("item_attributes")
         n_attr = int(state["attr_emb.weight"].shape[0] - 1) if "attr_emb.weight" in state else 0
