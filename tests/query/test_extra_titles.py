@@ -8,7 +8,7 @@ import torch
 from tiderec.errors import DatasetError
 from tiderec.query.crf import CRF
 from tiderec.query.extra_titles import extra_titles, read_bieos
-from tiderec.query.ner import Sentence, TrainConfig, spans, train_tagger
+from tiderec.query.ner import Sentence, TrainConfig, _allowed, attribute_words, spans, train_tagger
 from tiderec.query.tagger import TaggerConfig
 
 TAGS = ["O", "B-HCCX", "B-HPPX", "B-XH", "I-HCCX", "I-HPPX", "I-XH"]
@@ -49,6 +49,27 @@ def test_partial_likelihood_sums_over_the_allowed_paths() -> None:
     wider = one_hot.clone()
     wider[:, :, 3] = wider[:, :, 6] = True
     assert 0 < crf.nll(emissions, tags, mask, wider).item() < plain.item()
+
+
+def test_hidden_types_are_allowed_only_where_plausible() -> None:
+    tags = ["O", "B-HCCX", "B-HPPX", "B-MISC", "B-XH", "I-HCCX", "I-HPPX", "I-MISC", "I-XH"]
+    full = Sentence(list("红色t恤"), ["B-MISC", "I-MISC", "B-HCCX", "I-HCCX"])
+    chars = list("华为p9红色防水手机")
+    partial = Sentence(chars, ["B-HPPX", "I-HPPX"] + ["O"] * 6 + ["B-HCCX", "I-HCCX"], ("XH", "MISC"))
+    allowed = _allowed(partial, tags, attribute_words([full, partial]))
+    assert allowed is not None
+    assert _allowed(full, tags, attribute_words([full])) is None
+    # MISC on the training title's attribute word (红色) and the lexicon's (防水), XH on the model characters only
+    assert allowed[:, tags.index("B-MISC")].tolist() == [False] * 4 + [True] * 4 + [False] * 2
+    assert allowed[:, tags.index("B-XH")].tolist() == [False, False, True, True] + [False] * 6
+    assert allowed[:, 0].tolist() == [False, False] + [True] * 6 + [False, False]
+    assert allowed[:, tags.index("B-HPPX")].tolist() == [True] + [False] * 9
+    anywhere = _allowed(partial, tags)
+    assert anywhere is not None
+    assert anywhere[2:8, tags.index("B-MISC")].all()
+    assert anywhere[2:8, tags.index("I-XH")].all()
+    with pytest.raises(ValueError, match="hidden-type rule"):
+        TrainConfig(hidden="nowhere")
 
 
 def _titles(unlabelled: tuple[str, ...]) -> list[Sentence]:

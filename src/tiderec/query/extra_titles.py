@@ -1,9 +1,9 @@
 """More training titles from a second annotated source: the e-commerce title NER of Ding et al. (ACL 2019, in
 ecommerce-ner-dicts/train.txt.bieos; Taobao titles tagged BIEOS with HP brand and HC product word only). Read as
 partially labelled sentences: brands and product words as marked, an O possibly a model or another attribute
-(types that source does not tag). Why: over half of the brands in held-out titles are in neither the training
-titles nor the brand word lists, so the tagger has to learn brands from context, and this source more than doubles
-the brand examples it learns from."""
+(types that source does not tag) where one is plausible (ner.hidden_plausible). Why: over half of the brands in
+held-out titles are in neither the training titles nor the brand word lists, so the tagger has to learn brands from
+context, and this source more than doubles the brand examples it learns from."""
 
 from __future__ import annotations
 

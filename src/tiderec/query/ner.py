@@ -5,6 +5,7 @@ metrics, brand/product word lists as per-character match flags, and training/inf
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from tiderec.errors import BadRow, DatasetError
+from tiderec.query.entities import ATTRIBUTES
 from tiderec.query.tagger import DECODES, CharTagger, TaggerConfig, ensemble_decode
 
 TYPES = {"HCCX": "product", "HPPX": "brand", "XH": "model", "MISC": "attribute"}
@@ -213,13 +215,37 @@ class Gazetteer:
         return by_kind
 
 
+HIDDEN = ("plausible", "anywhere")
+"""Where an O of a partially labelled title may hide an unlabelled type (TrainConfig.hidden)."""
+MODEL_CHARS = frozenset(string.ascii_letters + string.digits + "-/.")
+"""Characters of model numbers (ilce-6000l, f2.8, a/b): 91% of the training titles' models are made of these alone."""
+
+
+def attribute_words(sentences: Iterable[Sentence]) -> Gazetteer:
+    """The attribute (MISC) words of fully labelled titles plus the lexicon's attribute words (entities.ATTRIBUTES)."""
+    words = {"".join(s.chars[a:b]) for s in sentences if not s.unlabelled for a, b, k in spans(s.tags) if k == "MISC"}
+    return Gazetteer({"MISC": words | set(ATTRIBUTES)})
+
+
+def hidden_plausible(chars: list[str], attributes: Gazetteer) -> dict[str, np.ndarray]:
+    """bool[T] per hidden type: MISC on characters a known attribute word covers, XH on characters of MODEL_CHARS.
+    Why: allowed at every O, the hidden types cost the partial likelihood nothing anywhere, and the tagger learned to
+    read attributes into any text (query suite attribute precision 0.76 -> 0.54); elsewhere an O is a hard O."""
+    column = 4 * LEXICON_KINDS.index("MISC")
+    return {
+        "MISC": attributes.flags(chars)[:, column : column + 4].sum(axis=1) > 0,
+        "XH": np.array([c in MODEL_CHARS for c in chars], dtype=bool),
+    }
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Training settings; the model's shape is `model`. gazetteer: add lexicon flags (training entities plus the
     `lexicon` word list given to train_tagger; a training title sees only the entities of the other `folds`, so the
     tagger learns how far to trust a match for a word it has not seen). patience: epochs without a better validation
     F1 before stopping. lr_decay: learning rate factor per epoch. Training sentences with `unlabelled` types are
-    fitted by the partial-label likelihood (CRF.nll)."""
+    fitted by the partial-label likelihood (CRF.nll); hidden (one of HIDDEN) says where their O may hide such a type:
+    "plausible" (hidden_plausible) or "anywhere" (build version 2)."""
 
     model: TaggerConfig = field(default_factory=TaggerConfig)
     epochs: int = 40
@@ -232,6 +258,11 @@ class TrainConfig:
     gazetteer: bool = True
     folds: int = 5
     min_bigram_count: int = 2
+    hidden: str = "plausible"
+
+    def __post_init__(self) -> None:
+        if self.hidden not in HIDDEN:
+            raise ValueError(f"unknown hidden-type rule {self.hidden!r}; valid: {', '.join(HIDDEN)}")
 
 
 @dataclass(frozen=True)
@@ -398,17 +429,23 @@ def _buckets(
     return [out[i] for i in rng.permutation(len(out))]
 
 
-def _allowed(sentence: Sentence, tags: list[str]) -> np.ndarray | None:
-    """bool[T, n_tags] for a partially labelled sentence (its tag where it marks an entity; O or any tag of an
-    unlabelled type where it says O); None for a fully labelled one."""
+def _allowed(sentence: Sentence, tags: list[str], attributes: Gazetteer | None = None) -> np.ndarray | None:
+    """bool[T, n_tags] for a partially labelled sentence (its tag where it marks an entity; where it says O, O or a
+    tag of an unlabelled type: where hidden_plausible allows it given `attributes`, anywhere without them); None for
+    a fully labelled one."""
     if not sentence.unlabelled:
         return None
-    hidden = np.array([t == "O" or t[2:] in sentence.unlabelled for t in tags])
-    out = np.zeros((len(sentence.tags), len(tags)), dtype=bool)
-    for i, tag in enumerate(sentence.tags):
+    n = len(sentence.tags)
+    where = hidden_plausible(sentence.chars, attributes) if attributes is not None else {}
+    out = np.zeros((n, len(tags)), dtype=bool)
+    for j, tag in enumerate(tags):
         if tag == "O":
-            out[i] = hidden
-        else:
+            out[:, j] = True
+        elif tag[2:] in sentence.unlabelled:
+            out[:, j] = where.get(tag[2:], np.ones(n, dtype=bool))
+    for i, tag in enumerate(sentence.tags):
+        if tag != "O":
+            out[i] = False
             out[i, tags.index(tag)] = True
     return out
 
@@ -457,7 +494,8 @@ def train_tagger(
     ]
     feats = [tagger.features(s.chars, held_out[f]) for s, f in zip(train, fold, strict=True)]
     gold = [np.array([tag_id.get(t, 0) for t in s.tags], dtype=np.int64) for s in train]
-    allowed = [_allowed(s, tags) for s in train]
+    attributes = attribute_words(train) if config.hidden == "plausible" else None
+    allowed = [_allowed(s, tags, attributes) for s in train]
     partial = [a is not None for a in allowed] if any(a is not None for a in allowed) else None
     valid_feats = [tagger.features(s.chars) for s in valid]
     valid_gold = [spans(s.tags) for s in valid]
