@@ -126,7 +126,7 @@ def main() -> None:
         "data": splits.describe() + f"; lexicon flags from ecommerce-ner-dicts ({len(lexicon.get('HPPX', ()))} "
         f"brands, {len(lexicon.get('HCCX', ()))} products) plus training entities",
         "types": TYPES,
-        "tagger_build": {k: build[k] for k in ("version", "build", "train_seconds", "validation_f1_per_epoch")},
+        "tagger_build": {k: build[k] for k in ("version", "build", "data", "train_seconds", "validation_f1_per_epoch")},
         "validation_f1_per_type": {name: _f1s(s) for name, s in on_valid.items()},
         "query_suite_dev_entity_f1_by_combination": on_suite,
         "combination_criterion": criterion,

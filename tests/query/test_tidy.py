@@ -37,3 +37,12 @@ def test_a_model_glued_to_a_brand_is_left_to_the_tagger() -> None:
     text = "佑康250g牛肉水饺"
     found = tidy(text, _spans(text, [("佑康", "brand"), ("250g", "attribute"), ("水饺", "product")]))
     assert [(e.text, e.type) for e in found] == [("佑康", "brand"), ("250g", "attribute"), ("水饺", "product")]
+
+
+def test_a_span_of_sentence_frame_characters_alone_is_no_entity() -> None:
+    text = "我想买一双鞋，不想要金属的，找一台不锈钢锅"
+    tagged = _spans(
+        text, [("我想", "brand"), ("鞋", "product"), ("不想要", "brand"), ("找一台", "brand"), ("不锈钢", "attribute")]
+    )
+    found = tidy(text, tagged)
+    assert [(e.text, e.type) for e in found] == [("鞋", "product"), ("不锈钢", "attribute")]

@@ -47,9 +47,17 @@ class CRF(nn.Module):
         start: torch.Tensor = self.start + self.start_penalty  # [n]
         return trans, start
 
-    def nll(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Mean negative log-likelihood of the gold paths; every row needs mask[:, 0] true (left-aligned)."""
+    def nll(
+        self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor, allowed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Mean negative log-likelihood of the gold paths; every row needs mask[:, 0] true (left-aligned). With
+        `allowed` bool[B, T, n] (a partially labelled batch), the gold score of a row is the log-sum over every path
+        through its allowed tags (`tags` is then unused): a title annotated for some types only does not teach
+        that the others are absent."""
         trans, start = self._scores()
+        if allowed is not None:
+            log_z = self._log_partition(emissions, mask, trans, start)
+            return (log_z - self._log_partition(emissions, mask, trans, start, allowed)).mean()
         b, t, _ = emissions.shape
         rows = torch.arange(b)
         maskf = mask.to(emissions.dtype)  # [B, T]
@@ -64,6 +72,23 @@ class CRF(nn.Module):
         gold = gold + self.end[last]
         log_z = torch.logsumexp(alpha + self.end, dim=1)  # [B]
         return (log_z - gold).mean()
+
+    def _log_partition(
+        self,
+        emissions: torch.Tensor,
+        mask: torch.Tensor,
+        trans: torch.Tensor,
+        start: torch.Tensor,
+        allowed: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """float[B]: log-sum of the scores of every path (through the allowed tags only, when given)."""
+        if allowed is not None:
+            emissions = emissions.masked_fill(~allowed, FORBIDDEN)  # [B, T, n]
+        alpha = start + emissions[:, 0]  # [B, n]
+        for k in range(1, emissions.shape[1]):
+            nxt = torch.logsumexp(alpha.unsqueeze(2) + trans.unsqueeze(0), dim=1) + emissions[:, k]  # [B, n]
+            alpha = torch.where(mask[:, k : k + 1], nxt, alpha)
+        return torch.logsumexp(alpha + self.end, dim=1)
 
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """int64[B, T]: the best valid path per row (positions past a row's length hold 0)."""

@@ -5,6 +5,7 @@ metrics, brand/product word lists as per-character match flags, and training/inf
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from tiderec.errors import BadRow, DatasetError
+from tiderec.query.entities import ATTRIBUTES
 from tiderec.query.tagger import DECODES, CharTagger, TaggerConfig, ensemble_decode
 
 TYPES = {"HCCX": "product", "HPPX": "brand", "XH": "model", "MISC": "attribute"}
@@ -22,8 +24,12 @@ TYPES = {"HCCX": "product", "HPPX": "brand", "XH": "model", "MISC": "attribute"}
 
 @dataclass(frozen=True)
 class Sentence:
+    """One title: characters and BIO tags. unlabelled: entity types its annotation does not mark (a title from a
+    source that tags brands and product words only); an O there may hide one of them, and training treats it so."""
+
     chars: list[str]
     tags: list[str]
+    unlabelled: tuple[str, ...] = ()
 
 
 Span = tuple[int, int, str]
@@ -209,12 +215,37 @@ class Gazetteer:
         return by_kind
 
 
+HIDDEN = ("plausible", "anywhere")
+"""Where an O of a partially labelled title may hide an unlabelled type (TrainConfig.hidden)."""
+MODEL_CHARS = frozenset(string.ascii_letters + string.digits + "-/.")
+"""Characters of model numbers (ilce-6000l, f2.8, a/b): 91% of the training titles' models are made of these alone."""
+
+
+def attribute_words(sentences: Iterable[Sentence]) -> Gazetteer:
+    """The attribute (MISC) words of fully labelled titles plus the lexicon's attribute words (entities.ATTRIBUTES)."""
+    words = {"".join(s.chars[a:b]) for s in sentences if not s.unlabelled for a, b, k in spans(s.tags) if k == "MISC"}
+    return Gazetteer({"MISC": words | set(ATTRIBUTES)})
+
+
+def hidden_plausible(chars: list[str], attributes: Gazetteer) -> dict[str, np.ndarray]:
+    """bool[T] per hidden type: MISC on characters a known attribute word covers, XH on characters of MODEL_CHARS.
+    Why: allowed at every O, the hidden types cost the partial likelihood nothing anywhere, and the tagger learned to
+    read attributes into any text (query suite attribute precision 0.76 -> 0.54); elsewhere an O is a hard O."""
+    column = 4 * LEXICON_KINDS.index("MISC")
+    return {
+        "MISC": attributes.flags(chars)[:, column : column + 4].sum(axis=1) > 0,
+        "XH": np.array([c in MODEL_CHARS for c in chars], dtype=bool),
+    }
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Training settings; the model's shape is `model`. gazetteer: add lexicon flags (training entities plus the
     `lexicon` word list given to train_tagger; a training title sees only the entities of the other `folds`, so the
     tagger learns how far to trust a match for a word it has not seen). patience: epochs without a better validation
-    F1 before stopping. lr_decay: learning rate factor per epoch."""
+    F1 before stopping. lr_decay: learning rate factor per epoch. Training sentences with `unlabelled` types are
+    fitted by the partial-label likelihood (CRF.nll); hidden (one of HIDDEN) says where their O may hide such a type:
+    "plausible" (hidden_plausible) or "anywhere" (build version 2)."""
 
     model: TaggerConfig = field(default_factory=TaggerConfig)
     epochs: int = 40
@@ -227,6 +258,11 @@ class TrainConfig:
     gazetteer: bool = True
     folds: int = 5
     min_bigram_count: int = 2
+    hidden: str = "plausible"
+
+    def __post_init__(self) -> None:
+        if self.hidden not in HIDDEN:
+            raise ValueError(f"unknown hidden-type rule {self.hidden!r}; valid: {', '.join(HIDDEN)}")
 
 
 @dataclass(frozen=True)
@@ -377,14 +413,54 @@ def _batch(feats: list[_Features], n_flags: int) -> tuple[torch.Tensor, torch.Te
     return torch.from_numpy(chars), torch.from_numpy(bigrams), torch.from_numpy(flags), torch.from_numpy(chars > 0)
 
 
-def _buckets(lengths: list[int], size: int, rng: np.random.Generator) -> list[list[int]]:
-    """Shuffled batches of similar length (sorted within shuffled windows of 20 batches): less padding, faster."""
+def _buckets(
+    lengths: list[int], size: int, rng: np.random.Generator, partial: list[bool] | None = None
+) -> list[list[int]]:
+    """Shuffled batches of similar length (sorted within shuffled windows of 20 batches): less padding, faster.
+    Partially labelled sentences (`partial`) are batched apart from the rest, so only their batches pay for the
+    constrained likelihood."""
     order = [k for k in rng.permutation(len(lengths)) if lengths[k]]
+    groups = [[k for k in order if partial[k] == flag] for flag in (False, True)] if partial else [order]
     out: list[list[int]] = []
-    for start in range(0, len(order), 20 * size):
-        window = sorted(order[start : start + 20 * size], key=lambda k: lengths[k])
-        out += [window[i : i + size] for i in range(0, len(window), size)]
+    for group in groups:
+        for start in range(0, len(group), 20 * size):
+            window = sorted(group[start : start + 20 * size], key=lambda k: lengths[k])
+            out += [window[i : i + size] for i in range(0, len(window), size)]
     return [out[i] for i in rng.permutation(len(out))]
+
+
+def _allowed(sentence: Sentence, tags: list[str], attributes: Gazetteer | None = None) -> np.ndarray | None:
+    """bool[T, n_tags] for a partially labelled sentence (its tag where it marks an entity; where it says O, O or a
+    tag of an unlabelled type: where hidden_plausible allows it given `attributes`, anywhere without them); None for
+    a fully labelled one."""
+    if not sentence.unlabelled:
+        return None
+    n = len(sentence.tags)
+    where = hidden_plausible(sentence.chars, attributes) if attributes is not None else {}
+    out = np.zeros((n, len(tags)), dtype=bool)
+    for j, tag in enumerate(tags):
+        if tag == "O":
+            out[:, j] = True
+        elif tag[2:] in sentence.unlabelled:
+            out[:, j] = where.get(tag[2:], np.ones(n, dtype=bool))
+    for i, tag in enumerate(sentence.tags):
+        if tag != "O":
+            out[i] = False
+            out[i, tags.index(tag)] = True
+    return out
+
+
+def _allowed_batch(rows: list[np.ndarray | None], gold: torch.Tensor) -> torch.Tensor | None:
+    """bool[B, T, n_tags] when any row is partially labelled (a fully labelled row allows its gold tag only; the
+    CRF ignores padding); None when none is, so fully labelled batches keep the plain likelihood."""
+    if all(r is None for r in rows):
+        return None
+    n_tags = next(r for r in rows if r is not None).shape[1]
+    out = torch.nn.functional.one_hot(gold, n_tags).bool()  # [B, T, n_tags]
+    for row, allowed in enumerate(rows):
+        if allowed is not None:
+            out[row, : len(allowed)] = torch.from_numpy(allowed)
+    return out
 
 
 def train_tagger(
@@ -418,6 +494,9 @@ def train_tagger(
     ]
     feats = [tagger.features(s.chars, held_out[f]) for s, f in zip(train, fold, strict=True)]
     gold = [np.array([tag_id.get(t, 0) for t in s.tags], dtype=np.int64) for s in train]
+    attributes = attribute_words(train) if config.hidden == "plausible" else None
+    allowed = [_allowed(s, tags, attributes) for s in train]
+    partial = [a is not None for a in allowed] if any(a is not None for a in allowed) else None
     valid_feats = [tagger.features(s.chars) for s in valid]
     valid_gold = [spans(s.tags) for s in valid]
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
@@ -426,12 +505,12 @@ def train_tagger(
     best, best_state, since = -1.0, None, 0
     for _ in tqdm(range(config.epochs), desc="tagger", disable=not progress):
         model.train()
-        for part in _buckets([len(s.chars) for s in train], config.batch, rng):
+        for part in _buckets([len(s.chars) for s in train], config.batch, rng, partial):
             x, bg, fl, mask = _batch([feats[k] for k in part], n_flags)
             y = torch.zeros(x.shape, dtype=torch.long)
             for row, k in enumerate(part):
                 y[row, : len(gold[k])] = torch.from_numpy(gold[k])
-            loss = model.loss(model(x, bg, fl), y, mask)
+            loss = model.loss(model(x, bg, fl), y, mask, _allowed_batch([allowed[k] for k in part], y))
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)

@@ -59,10 +59,15 @@ class CharTagger(nn.Module):
         emissions: torch.Tensor = self.out(self.drop(h))  # [B, T, n_tags]
         return emissions
 
-    def loss(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """CRF negative log-likelihood, or token cross-entropy without a CRF; tags int64[B, T], mask bool[B, T]."""
+    def loss(
+        self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor, allowed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """CRF negative log-likelihood, or token cross-entropy without a CRF; tags int64[B, T], mask bool[B, T];
+        allowed bool[B, T, n_tags]: the tags a partially labelled row may take (CRF only, see CRF.nll)."""
         if self.crf is not None:
-            return self.crf.nll(emissions, tags, mask)
+            return self.crf.nll(emissions, tags, mask, allowed)
+        if allowed is not None:
+            raise ValueError("partially labelled rows need a CRF")
         gold = torch.where(mask, tags, torch.full_like(tags, -100))
         return nn.functional.cross_entropy(emissions.reshape(-1, emissions.shape[-1]), gold.reshape(-1))
 

@@ -14,10 +14,12 @@ SCRIPT_GAP = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[A-Za-z0-9])|(?<=[A-Za-z0-9]
 PUNCT = " ,.!?;:，。！？；：、()（）[]【】\"'“”‘’_/|~*#@&="
 LEAD = PUNCT + "的了把买要想"
 TRAIL = PUNCT + "的了"
-NOT_ENTITY = frozenset("我你他她它想买要找给帮请有没一二两个件双台只款些点的") | frozenset(
+NOT_ENTITY = frozenset("我你他她它想买要找给帮请有没不一二两个件双台只款些点的") | frozenset(
     {"还是", "帮我找", "什么", "有没有", "我想买", "我要", "想要", "多少钱", "哪个"}
 )
-"""Characters and words a trimmed span may end as that are never an entity of a shopper query."""
+"""Characters and words a trimmed span may end as that are never an entity of a shopper query; a span made of these
+characters alone is none either ("我想", "找一台", "不想要": the tagger, trained on titles, reads such a sentence
+frame as a brand or attribute)."""
 MODEL_AFTER = re.compile(r"\s+([A-Za-z0-9][A-Za-z0-9+-]*(?:\s+[A-Za-z0-9][A-Za-z0-9+-]*){0,3})")
 
 
@@ -31,7 +33,7 @@ def tidy(text: str, spans: list[Entity]) -> list[Entity]:
         keep = cut if len(cut) == 1 else (latin if e.type in ("brand", "model") else [p for p in cut if p not in latin])
         for piece in keep or cut:
             widened = _widen(text, piece)
-            if widened is not None and widened.text not in NOT_ENTITY:
+            if widened is not None and widened.text not in NOT_ENTITY and not set(widened.text) <= NOT_ENTITY:
                 pieces.append(widened)
     merged: list[Entity] = []
     for e in sorted(pieces, key=lambda e: (e.start, -e.end)):
