@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from safetensors import safe_open
 
 from benchmarks.bench_models import RESULTS, RUNS, ensure_data, git_commit
 from tiderec.clean.pipeline import clean
@@ -114,10 +115,14 @@ def online_retail() -> tuple[Path, Path | None, str]:
 
 
 def _current(model: Path) -> bool:
-    """Whether a saved model folder exists and carries every term of today's full score (a model saved before
-    the new-interest shift term would serve without it, so it is trained again)."""
-    manifest = model / "manifest.json"
-    return manifest.is_file() and "shift" in json.loads(manifest.read_text())["model_config"]
+    """Whether a saved model folder exists and carries every term of today's full score: a model saved before the
+    new-interest shift term has no shift weight among its weights and would serve without it (train.registry), so
+    it is trained again."""
+    weights = model / "model.safetensors"
+    if not weights.is_file():
+        return False
+    with safe_open(str(weights), framework="pt") as saved:
+        return "shift_weight" in set(saved.keys())
 
 
 def big_catalogue(factor: int) -> tuple[Path, Path | None, str]:
