@@ -245,6 +245,16 @@ class InterestModel(SequenceModel):
         run = self.new_interest_run(history, in_prefix)
         return run[:, self.get_buffer("item_interest")[1:]]
 
+    def _add_shift(self, scores: torch.Tensor, history: torch.Tensor, in_prefix: torch.Tensor) -> torch.Tensor:
+        """scores float[P, N] + v at the items of each prefix's run of new interests. Only the rows that end in a
+        run are touched (most end in none), instead of a dense bool[P, N] mask for every row."""
+        run = self.new_interest_run(history, in_prefix)  # [P, C + 1]
+        rows = run.any(dim=1).nonzero().squeeze(1)
+        if rows.numel():
+            shifted = run[rows][:, self.get_buffer("item_interest")[1:]]  # [R, N]
+            scores[rows] = scores[rows] + self.get_buffer("shift_weight") * shifted
+        return scores
+
     def score_positions(
         self,
         picked: torch.Tensor,
@@ -256,7 +266,7 @@ class InterestModel(SequenceModel):
     ) -> torch.Tensor:
         scores = self.base_scores(picked, table, candidates)  # [P, N]
         if self.shift_term_on():
-            scores = scores + self.get_buffer("shift_weight") * self.shifted_items(history, in_prefix)
+            scores = self._add_shift(scores, history, in_prefix)
         neighbours = self.neighbour_term_on()
         if self.repeat_head is None and not neighbours:
             return scores
