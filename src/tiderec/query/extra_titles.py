@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from tiderec.errors import BadRow, DatasetError
-from tiderec.query.ner import Sentence
+from tiderec.query.ner import Sentence, read_tagged
 from tiderec.query.ner_splits import title, unique_titles
 
 BIEOS_TYPES = {"HP": "HPPX", "HC": "HCCX"}
@@ -25,30 +24,15 @@ def read_bieos(
 ) -> list[Sentence]:
     """'char<TAB>TAG' per line (B-, I-, E-, S- or O; a blank line between titles) -> BIO sentences in Taobao types
     (B and S -> B-, I and E -> I-), each saying which types it leaves unlabelled; a bad line is an error naming it."""
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such file")
-    out: list[Sentence] = []
-    chars: list[str] = []
-    tags: list[str] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                if chars:
-                    out.append(Sentence(chars, tags, unlabelled))
-                chars, tags = [], []
-                continue
-            char, sep, tag = line.rpartition("\t")
-            kind = types.get(tag[2:]) if tag[:2] in ("B-", "I-", "E-", "S-") else None
-            if not sep or (tag != "O" and kind is None):
-                raise DatasetError(
-                    BadRow(str(path), number, None, "bad tagged line", "'char<TAB>TAG'", line).describe()
-                )
-            chars.append(char or " ")
-            tags.append("O" if kind is None else ("B-" if tag[0] in "BS" else "I-") + kind)
-    if chars:
-        out.append(Sentence(chars, tags, unlabelled))
-    return out
+
+    def parse(line: str) -> tuple[str, str] | None:
+        char, sep, tag = line.rpartition("\t")
+        kind = types.get(tag[2:]) if tag[:2] in ("B-", "I-", "E-", "S-") else None
+        if not sep or (tag != "O" and kind is None):
+            return None
+        return char, "O" if kind is None else ("B-" if tag[0] in "BS" else "I-") + kind
+
+    return read_tagged(path, parse, "'char<TAB>TAG'", unlabelled)
 
 
 def extra_titles(sentences: list[Sentence], known: Iterable[Sentence]) -> list[Sentence]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,23 @@ Span = tuple[int, int, str]
 
 def read_bio(path: Path) -> list[Sentence]:
     """'char TAG' per line, a blank line between sentences (CRLF or LF); a bad line is an error naming it."""
+
+    def parse(line: str) -> tuple[str, str] | None:
+        parts = line.rsplit(" ", 1)
+        tag = parts[-1]
+        if len(parts) != 2 or not (tag == "O" or tag[:2] in ("B-", "I-")):
+            return None
+        return parts[0], tag
+
+    return read_tagged(path, parse, "'char TAG'")
+
+
+def read_tagged(
+    path: Path, parse: Callable[[str], tuple[str, str] | None], expected: str, unlabelled: tuple[str, ...] = ()
+) -> list[Sentence]:
+    """Sentences of a one-character-per-line file, a blank line between sentences: `parse` turns a line into
+    (character, BIO tag), or None for a bad line, which is an error naming it and `expected`. Each sentence leaves
+    the `unlabelled` types unmarked (see Sentence)."""
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
     out: list[Sentence] = []
@@ -48,17 +65,16 @@ def read_bio(path: Path) -> list[Sentence]:
             line = line.rstrip("\r\n")
             if not line.strip():
                 if chars:
-                    out.append(Sentence(chars, tags))
+                    out.append(Sentence(chars, tags, unlabelled))
                 chars, tags = [], []
                 continue
-            parts = line.rsplit(" ", 1)
-            tag = parts[-1]
-            if len(parts) != 2 or not (tag == "O" or tag[:2] in ("B-", "I-")):
-                raise DatasetError(BadRow(str(path), number, None, "bad tagged line", "'char TAG'", line).describe())
-            chars.append(parts[0] or " ")
-            tags.append(tag)
+            parsed = parse(line)
+            if parsed is None:
+                raise DatasetError(BadRow(str(path), number, None, "bad tagged line", expected, line).describe())
+            chars.append(parsed[0] or " ")
+            tags.append(parsed[1])
     if chars:
-        out.append(Sentence(chars, tags))
+        out.append(Sentence(chars, tags, unlabelled))
     return out
 
 
