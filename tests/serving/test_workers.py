@@ -21,8 +21,8 @@ import pytest
 
 from tests.serving.conftest import toy_lasting, train_shop_model, write_shop
 from tiderec.ranking.retrieval import IndexConfig
-from tiderec.serving.launch import Learned, ServeConfig, build_app
-from tiderec.serving.service import EventIn, ItemIn, Service, load_service
+from tiderec.serving.launch import ServeConfig, build_app
+from tiderec.serving.service import EventIn, ItemIn, Learned, Service, load_service
 from tiderec.testing.server import TIDEREC, free_port, start_server
 from tiderec.train.checkpoint import weights_version
 

@@ -16,13 +16,15 @@ from dataclasses import asdict, dataclass
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import FastAPI
 
-from tiderec.dynamics.lasting import LastingModel
 from tiderec.errors import ConfigError
 from tiderec.ranking.retrieval import IndexConfig
+
+if TYPE_CHECKING:
+    from tiderec.serving.service import Learned
 
 log = logging.getLogger("tiderec.serve")
 
@@ -87,21 +89,13 @@ def build_app(config: ServeConfig, learned: Learned | None = None) -> FastAPI:
     service = load_service(
         Path(config.cleaned_dir), config.db, path(config.model_dir), path(config.vectors_dir),
         path(config.intent_dir), secrets, IndexConfig(engine=config.index, hnsw_dim=config.hnsw_dim or None),
-        learn=learned is None, lasting=learned.lasting if learned else None,
+        learned=learned,
     )  # fmt: skip
     limit_threads(config.threads)
     app = create_app(service, Limits(per_second=config.rate_limit / config.workers))
     gc.collect()
     gc.freeze()
     return app
-
-
-@dataclass(frozen=True)
-class Learned:
-    """What the parent of several workers learns once at start and hands to each worker (pickled at spawn): the
-    lasting-move model (None when the log holds too few runs of new interests)."""
-
-    lasting: LastingModel | None
 
 
 def listening_socket(host: str, port: int, listen: bool = True) -> socket.socket:
@@ -137,6 +131,8 @@ def serve(config: ServeConfig, host: str, port: int, access_log: bool = False) -
     if config.workers == 1:
         uvicorn.run(app, host=host, port=port, access_log=access_log, **UVICORN)  # type: ignore[arg-type]
         return
+    from tiderec.serving.service import Learned
+
     learned = Learned(app.state.service.lasting)
     del app
     gc.collect()

@@ -901,6 +901,14 @@ def secret_folder(db: str | Path, secret_dir: Path | None = None) -> Path:
     return Path("runs/serve") if is_url(db) else Path(db).parent
 
 
+@dataclass(frozen=True)
+class Learned:
+    """What the parent of several workers learns once at start and hands to each worker (pickled at spawn): the
+    lasting-move model (None when the log holds too few runs of new interests)."""
+
+    lasting: LastingModel | None
+
+
 def load_service(
     cleaned_dir: Path,
     db: str | Path,
@@ -909,13 +917,12 @@ def load_service(
     intent_dir: Path | None = None,
     secret_dir: Path | None = None,
     index: IndexConfig | None = None,
-    learn: bool = True,
-    lasting: LastingModel | None = None,
+    learned: Learned | None = None,
 ) -> Service:
     """Artefacts of the README's main job (cleaned catalogue, vectors, a trained model) + the database (a
     SQLite file or a postgresql:// URL); `index` configures the candidate index. The lasting-move model is learned
-    here, before the service answers (`learn`), or given (`lasting`: learned once by the parent of several workers,
-    so none of them spends its first seconds of serving on it)."""
+    here, before the service answers, unless `learned` hands it over (learned once by the parent of several
+    workers, so none of them spends its first seconds of serving on it)."""
     cleaned = read_cleaned(cleaned_dir)
     store_dir = vectors_dir if vectors_dir is not None else cleaned_dir.parent / "vectors"
     vectors_store = (
@@ -952,10 +959,10 @@ def load_service(
         understander = QueryUnderstander(intent_model(intent_dir), Lexicon.of(cleaned.items), tagger)
     query_encoder = None if vectors_store is None else load_encoder(EncoderConfig(name=vectors_store.space.encoder))
     service = Service(catalogue, context, recommender, store, keys, secret, understander, query_encoder, model_dir)
-    if learn:
+    if learned is None:
         service.learn_lasting(cleaned)
     else:
-        service.lasting = lasting
+        service.lasting = learned.lasting
     return service
 
 
