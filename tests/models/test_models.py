@@ -7,12 +7,15 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from tiderec.data.sequences import SequenceArrays
 from tiderec.dynamics import lasting
 from tiderec.errors import ConfigError
 from tiderec.models.bsarec import BSARec, BSARecConfig
 from tiderec.models.gru4rec import GRU4Rec
 from tiderec.models.interest import InterestConfig, InterestModel
+from tiderec.models.layers import prefix_histories
 from tiderec.models.sasrec import SASRec
+from tiderec.models.scorer import TorchScorer
 from tiderec.testing.conformance import check_sequence_model, sample_inputs
 
 N = 20
@@ -139,6 +142,49 @@ def test_the_shift_term_adds_its_weight_to_the_items_of_the_run_interests() -> N
     assert float(returned.abs().max()) == 0.0
     assert model.reachable(items)[0].numpy().tolist() == (codes == 1).tolist()
     check_sequence_model(model, N)
+
+
+def test_the_shift_term_adds_exactly_its_weight_at_every_row_and_only_there() -> None:
+    """Batched over many prefixes (most ending in a run, some in none), with and without candidates: the scores
+    are the plain scores plus v times the dense mask of each row's run interests, bit for bit."""
+    rng = np.random.default_rng(1)
+    model = interest(neighbours=0, use_repeat=False, shift_min_history=2)
+    model.eval()
+    codes = rng.integers(-1, 5, size=N)
+    model.set_interests(codes)
+    items = torch.from_numpy(rng.integers(1, N + 1, size=(6, 9)))
+    items[:2, :3] = 0
+    select = items > 0
+    chosen = torch.from_numpy(rng.choice(N, 7, replace=False))
+    with torch.no_grad():
+        states = model(items, torch.zeros_like(items), torch.zeros_like(items), torch.zeros_like(items))
+        plain = [model.scores(states, items, select, candidates=c) for c in (None, chosen)]
+        model.get_buffer("shift_weight").fill_(0.75)
+        shifted = [model.scores(states, items, select, candidates=c) for c in (None, chosen)]
+        history, _, in_prefix = prefix_histories(items, select)
+        mask = model.new_interest_run(history, in_prefix)[:, model.get_buffer("item_interest")[1:]]
+    assert 0 < int(mask.any(dim=1).sum()) < len(mask)
+    for before, after in zip(plain, shifted, strict=True):
+        assert torch.equal(after, before + 0.75 * mask)
+
+
+def test_a_frozen_scorer_scores_as_the_model_does() -> None:
+    """The frozen scorer's item table (held transposed for the matrix product) gives the model's own scores."""
+    model = interest(neighbours=0)
+    model.eval()
+    items = torch.randint(1, N + 1, (5, 7))
+    select = torch.zeros_like(items, dtype=torch.bool)
+    select[:, -1] = True
+    arrays = SequenceArrays(items.numpy(), np.ones((5, 7), np.int64), *(np.zeros((5, 7), np.int64),) * 2,
+                            np.full((5, 7), -100))  # fmt: skip
+    frozen = TorchScorer("tiderec", model, frozen=True)
+    assert frozen.table is not None
+    assert frozen.table.T.is_contiguous()
+    with torch.no_grad():
+        states = model(items, torch.ones_like(items), torch.zeros_like(items), torch.zeros_like(items))
+        want = model.scores(states, items, select).numpy()
+    np.testing.assert_allclose(frozen.score(arrays), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(TorchScorer("tiderec", model).score(arrays), want, rtol=1e-5, atol=1e-5)
 
 
 def test_bsarec_reads_its_whole_window_through_the_frequency_filter() -> None:

@@ -246,13 +246,15 @@ class InterestModel(SequenceModel):
         return run[:, self.get_buffer("item_interest")[1:]]
 
     def _add_shift(self, scores: torch.Tensor, history: torch.Tensor, in_prefix: torch.Tensor) -> torch.Tensor:
-        """scores float[P, N] + v at the items of each prefix's run of new interests. Only the rows that end in a
-        run are touched (most end in none), instead of a dense bool[P, N] mask for every row."""
+        """scores float[P, N] + v, in place, at the items of each prefix's run of new interests; only the rows that
+        end in a run are touched. Each row's bonus is read per interest (index_select of v x run over the items'
+        codes), not through a bool[R, N] mask and a float copy of the rows: on a 101,888-item catalogue whose rows
+        all end in runs, that cost 9.6 ms per 16 rows against 1.1 ms, more than the matrix product."""
         run = self.new_interest_run(history, in_prefix)  # [P, C + 1]
-        rows = run.any(dim=1).nonzero().squeeze(1)
+        rows = run.any(dim=1).nonzero().squeeze(1)  # [R]
         if rows.numel():
-            shifted = run[rows][:, self.get_buffer("item_interest")[1:]]  # [R, N]
-            scores[rows] = scores[rows] + self.get_buffer("shift_weight") * shifted
+            per_interest = self.get_buffer("shift_weight") * run[rows].to(scores.dtype)  # [R, C + 1]
+            scores.index_add_(0, rows, per_interest.index_select(1, self.get_buffer("item_interest")[1:]))
         return scores
 
     def score_positions(
@@ -276,12 +278,12 @@ class InterestModel(SequenceModel):
             weights = self.repeat_head(picked)  # [P, 2]
             contrib = weights[:, :1] + weights[:, 1:] * recency  # [P, T]
             contrib = torch.where(in_prefix, contrib, torch.zeros_like(contrib))
-            scores = scores.scatter_add(1, (history - 1).clamp(min=0), contrib)
+            scores = scores.scatter_add_(1, (history - 1).clamp(min=0), contrib)
         if neighbours:
             near = self.get_buffer("neighbour_items")[history]  # [P, T, K]
             sims = self.get_buffer("neighbour_sims")[history] * torch.where(in_prefix, recency, 0.0)[..., None]
             weight = self.get_buffer("neighbour_weight")
-            scores = scores.scatter_add(1, near.flatten(1), weight * sims.flatten(1))
+            scores = scores.scatter_add_(1, near.flatten(1), weight * sims.flatten(1))
         return scores
 
     def reachable(self, history: torch.Tensor) -> torch.Tensor:

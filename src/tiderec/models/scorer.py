@@ -29,7 +29,11 @@ class Scorer(Protocol):
 class TorchScorer:
     """Scores with a trained SequenceModel at the last position of each history (eval mode, no gradients).
     frozen: the weights no longer change, so the item table is computed once (serving); otherwise per call
-    (validation while training)."""
+    (validation while training). The frozen table float[N, D] is a view of its transpose stored contiguous
+    ([D, N]), so `states @ table.T` multiplies two contiguous matrices: measured here on 101,889 x 64 (one thread),
+    a single state took 0.98 ms that way against 3.4 ms against the row-major table (the library's matrix-vector
+    kernel), 4 states 0.73 against 1.20 ms each, 16 states 0.35 against 0.43 ms each. The scores are bit for bit
+    the row-major product's from 4 states up (below 4, both differ from a larger batch's in the last bits)."""
 
     def __init__(self, name: str, model: SequenceModel, device: str = "cpu", frozen: bool = False) -> None:
         self.name = name
@@ -40,7 +44,7 @@ class TorchScorer:
         if frozen:
             model.eval()
             with torch.inference_mode():
-                self.table = model.item_table().detach()
+                self.table = model.item_table().detach().T.contiguous().T
 
     def _tensors(self, arrays: SequenceArrays) -> dict[str, torch.Tensor]:
         return {
