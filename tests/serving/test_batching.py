@@ -1,5 +1,5 @@
-"""The micro-batcher: requests submitted in the same turn of the event loop are run together, each gets its own
-answer (or its own error), and a lone request is a batch of one."""
+"""The micro-batcher: requests submitted in the same turn of the event loop or the next are run together, each
+gets its own answer (or its own error), and a lone request is a batch of one."""
 
 from __future__ import annotations
 
@@ -50,3 +50,19 @@ def test_a_lone_request_runs_at_once_and_a_failing_batch_fails_each_request() ->
     assert [str(a) for a in asyncio.run(main())] == ["database gone", "database gone"]
     with pytest.raises(ValueError, match="at least 1"):
         MicroBatcher(broken, limit=0)
+
+
+def test_a_request_submitted_one_turn_later_joins_the_batch_and_two_turns_later_does_not() -> None:
+    calls: list[list[int]] = []
+    batcher = _doubler(calls)
+
+    async def after(turns: int, item: int) -> int:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return await batcher.submit(item)
+
+    async def main() -> list[int | BaseException]:
+        return await asyncio.gather(after(0, 0), after(1, 2), after(2, 4), return_exceptions=True)
+
+    assert asyncio.run(main()) == [0, 4, 8]
+    assert calls == [[0, 2], [4]]
