@@ -62,7 +62,7 @@ def test_a_request_submitted_one_turn_later_joins_the_batch_and_two_turns_later_
         return await batcher.submit(item)
 
     async def main() -> list[int | BaseException]:
-        return await asyncio.gather(after(0, 0), after(1, 2), after(2, 4), return_exceptions=True)
+        return list(await asyncio.gather(after(0, 0), after(1, 2), after(2, 4), return_exceptions=True))
 
     assert asyncio.run(main()) == [0, 4, 8]
     assert calls == [[0, 2], [4]]
