@@ -5,10 +5,11 @@ Under concurrent load several requests are parsed in the same turn of the event 
 schedules a flush at the end of the next turn, and every request submitted before the flush runs joins its batch.
 The extra turn lets in the requests read from the sockets in the same turn as the first, which pass one await
 before they submit: flushing at the end of the first turn split them into alternating small batches (a probe
-logged 2.0 and 4.1 requests per batch on each of 2 workers at 16 connections), and on 101,888 items one more turn
-took 2 workers from 24.8 / 32.3 ms (639 requests/s) to 15.7 / 26.8 ms (1,006/s) at 16 connections, Online Retail's
-1 worker from 11.0 / 17.0 to 7.7 / 12.4 ms (benchmarks/results/serve_batching.md). Waiting while each turn still
-brought requests, up to 4 turns, gave no more. Alone, a request is a batch of one after a turn with nothing to do.
+logged 2.0 and 4.1 requests per batch on each of 2 workers at 16 connections). A/B at 16 connections
+(benchmarks/results/serve_batching.md): 101,888 items, 2 workers, 24.0 / 32.2 ms p50 / p99 at 666 requests/s before,
+15.0 / 25.1 ms at 1,032 after; Online Retail, 2 workers, 2,207 -> 2,945 requests/s; one worker within the run-to-run
+spread. Waiting while each turn still brought requests, up to 4 turns, gave no more. Alone, a request is a batch of
+one after a turn with nothing to do.
 """
 
 from __future__ import annotations
