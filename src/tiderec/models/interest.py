@@ -249,7 +249,8 @@ class InterestModel(SequenceModel):
         """scores float[P, N] + v, in place, at the items of each prefix's run of new interests; only the rows that
         end in a run are touched. Each row's bonus is read per interest (index_select of v x run over the items'
         codes), not through a bool[R, N] mask and a float copy of the rows: on a 101,888-item catalogue whose rows
-        all end in runs, that cost 9.6 ms per 16 rows against 1.1 ms, more than the matrix product."""
+        all end in runs, that cost 9.6 ms per 16 rows against 1.5 ms (both finding the runs), more than the matrix
+        product."""
         run = self.new_interest_run(history, in_prefix)  # [P, C + 1]
         rows = run.any(dim=1).nonzero().squeeze(1)  # [R]
         if rows.numel():
