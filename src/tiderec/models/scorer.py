@@ -141,7 +141,7 @@ def top_rows(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     rows, n = scores.shape
     k = min(k, n)
     blocks = n // BLOCK
-    if blocks < 4 * k or rows == 0:
+    if blocks < 4 * k or rows < 2:
         return torch.topk(scores, k, dim=1)
     maxima, chosen = torch.topk(scores[:, : blocks * BLOCK].reshape(rows, blocks, BLOCK).amax(dim=2), k, dim=1)
     threshold = maxima[:, -1]  # [B]: reached by at least k scores (the chosen blocks' maxima)
