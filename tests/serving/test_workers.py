@@ -5,6 +5,7 @@ worker that dies is replaced."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import pickle
 import signal
@@ -126,6 +127,47 @@ def test_two_workers_lose_no_concurrent_event_and_a_killed_one_is_replaced(tmp_p
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_the_parent_hands_connections_to_the_workers_in_turn(tmp_path: Path) -> None:
+    """Eight kept-alive connections to two workers: four each (a kernel hash over the addresses, as with a socket
+    per worker, splits them unevenly in most runs), every one answered by the worker that holds it."""
+    cleaned = write_shop(tmp_path)
+    port = free_port()
+    args = ["--data", str(cleaned), "--db", str(tmp_path / "t.sqlite"), "--no-query", "--workers", "2"]
+    proc = start_server(args, port)
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(8)]
+    try:
+        for conn in conns:
+            conn.request("GET", "/readyz")
+            answer = conn.getresponse()
+            answer.read()
+            assert answer.status == 200
+        held = _connections_held(_workers(proc.pid), port)
+        assert sorted(held.values()) == [4, 4]
+        for conn in conns:
+            conn.request("GET", "/readyz")
+            assert conn.getresponse().status == 200
+    finally:
+        for conn in conns:
+            conn.close()
+        proc.terminate()
+        proc.wait(30)
+
+
+def _connections_held(pids: list[int], port: int) -> dict[int, int]:
+    """How many established TCP connections to local `port` each process holds (Linux /proc)."""
+    inodes: set[str] = set()
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    held = {}
+    for pid in pids:
+        links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        held[pid] = sum(link.startswith("socket:[") and link[8:-1] in inodes for link in links)
+    return held
 
 
 def _workers(parent: int) -> list[int]:

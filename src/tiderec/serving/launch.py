@@ -1,6 +1,6 @@
-"""Running the service: one process, or several worker processes, each on its own SO_REUSEPORT socket of the
-same port (a worker that dies is replaced). Workers share nothing but the database, which keeps them in step
-(see `Service`)."""
+"""Running the service: one process, or several worker processes to which the parent hands the connections it
+accepts, in turn (`handover`; a worker that dies is replaced). Workers share nothing but the database, which keeps
+them in step (see `Service`)."""
 
 from __future__ import annotations
 
@@ -99,22 +99,19 @@ def build_app(config: ServeConfig, learned: Learned | None = None) -> FastAPI:
 
 
 def listening_socket(host: str, port: int, listen: bool = True) -> socket.socket:
-    """A TCP socket bound with SO_REUSEPORT, so that each worker process has its own and the kernel spreads new
-    connections over them evenly (on one shared socket, the worker that wakes first takes a whole burst of
-    connections: measured here, 16 connections on 2 workers gave no gain over one). Created with IPPROTO_TCP
-    so that asyncio turns Nagle's algorithm off on accepted connections (with protocol 0 it does not, and each
-    response waits ~40 ms for the client's delayed ACK)."""
+    """The service's TCP socket, bound (a port in use fails here) and listening unless told not to yet. Created
+    with IPPROTO_TCP so that asyncio turns Nagle's algorithm off on accepted connections (with protocol 0 it does
+    not, and each response waits ~40 ms for the client's delayed ACK)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     if listen:
-        sock.listen(2048)
+        sock.listen(BACKLOG)
     return sock
 
 
@@ -126,6 +123,8 @@ def serve(config: ServeConfig, host: str, port: int, access_log: bool = False) -
     in flight finish (up to SHUTDOWN_SECONDS), and the process exits with status 0."""
     import uvicorn
 
+    from tiderec.serving.handover import channel_pair, hand_over
+
     signal.signal(signal.SIGTERM, _exit_cleanly)
     app = build_app(config)
     if config.workers == 1:
@@ -136,26 +135,33 @@ def serve(config: ServeConfig, host: str, port: int, access_log: bool = False) -
     learned = Learned(app.state.service.lasting)
     del app
     gc.collect()
-    held = listening_socket(host, port, listen=False)
+    listener = listening_socket(host, port, listen=False)
     context = multiprocessing.get_context("spawn")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
 
-    def start() -> tuple[BaseProcess, Synchronized[int]]:
+    def start() -> tuple[BaseProcess, Synchronized[int], socket.socket]:
         ready: Synchronized[int] = context.Value("i", 0)
-        process = context.Process(
-            target=_worker, args=(asdict(config), learned, host, port, access_log, ready), daemon=True
-        )
+        ours, theirs = channel_pair()
+        args = (asdict(config), learned, theirs, access_log, ready)
+        process = context.Process(target=_worker, args=args, daemon=True)
         process.start()
-        return process, ready
+        theirs.close()
+        return process, ready, ours
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     workers = [start() for _ in range(config.workers)]
-    log.info("parent %d: %d workers on %s:%d", os.getpid(), config.workers, host, port)
+    channels = [channel for _, _, channel in workers]
+    accepting: threading.Thread | None = None
     failed = False
-    while not stop.wait(0.5):
-        for k, (process, ready) in enumerate(workers):
+    while not stop.wait(0.2):
+        if accepting is None and all(ready.value for _, ready, _ in workers):
+            listener.listen(BACKLOG)  # connections are refused until every worker has loaded
+            accepting = threading.Thread(target=hand_over, args=(listener, channels, stop), daemon=True)
+            accepting.start()
+            log.info("parent %d: %d workers on %s:%d", os.getpid(), config.workers, host, port)
+        for k, (process, ready, channel) in enumerate(workers):
             if process.is_alive():
                 continue
             if not ready.value:
@@ -165,18 +171,26 @@ def serve(config: ServeConfig, host: str, port: int, access_log: bool = False) -
                 break
             log.warning("worker %d exited (code %s); starting another", process.pid, process.exitcode)
             workers[k] = start()
-    for process, _ in workers:
+            channels[k] = workers[k][2]
+            channel.close()
+    if accepting is not None:
+        accepting.join()
+    listener.close()
+    for process, _, _ in workers:
         process.terminate()
-    for process, _ in workers:
+    for process, _, channel in workers:
         process.join(SHUTDOWN_SECONDS + 10)
         if process.is_alive():
             log.error("worker %d still running %d s after SIGTERM; killing it", process.pid, SHUTDOWN_SECONDS + 10)
             process.kill()
             process.join()
-    held.close()
+        channel.close()
     if failed:
         raise ConfigError("a worker failed to start; see its error above")
 
+
+BACKLOG = 2048
+"""Connections the listening socket queues before they are accepted."""
 
 SHUTDOWN_SECONDS = 20
 """After SIGTERM, how long requests in flight may take to finish before their connections are closed."""
@@ -196,18 +210,19 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 
 
 def _worker(
-    config: dict[str, object], learned: Learned, host: str, port: int, access_log: bool, ready: Synchronized[int]
+    config: dict[str, object], learned: Learned, channel: socket.socket, access_log: bool, ready: Synchronized[int]
 ) -> None:
-    """One worker process: load the service, then serve on its own SO_REUSEPORT socket."""
+    """One worker process: load the service, then serve the connections the parent hands over on `channel`."""
     import uvicorn
+
+    from tiderec.serving.handover import HandedServer
 
     signal.signal(signal.SIGTERM, _exit_cleanly)
     _die_with_parent()
     app = build_app(ServeConfig(**config), learned)  # type: ignore[arg-type]
-    sock = listening_socket(host, port)
     ready.value = 1
     settings = uvicorn.Config(app, access_log=access_log, **UVICORN)  # type: ignore[arg-type]
-    uvicorn.Server(settings).run(sockets=[sock])
+    HandedServer(settings, channel).run()
 
 
 def _die_with_parent() -> None:

@@ -27,24 +27,21 @@ def free_port() -> int:
 def start_server(
     args: Sequence[str], port: int, timeout: float = 120.0, prefix: Sequence[str] = ()
 ) -> subprocess.Popen[bytes]:
-    """`tiderec serve ARGS --port PORT`, returned once /readyz answers 200 and, with `--workers N`, N sockets
-    listen on the port (every worker has loaded; a worker still loading would take CPU from the others);
-    killed and RuntimeError after `timeout` seconds without that. A previous server's processes still draining on
-    the port are waited for first (their answers would pass for the new server's). `prefix` is a command that
-    runs the server (it must end by exec'ing its arguments, so that the process returned is the server's)."""
-    from tiderec.serving.launch import default_workers
-
+    """`tiderec serve ARGS --port PORT`, returned once /readyz answers 200 (with several workers, the port takes
+    connections once every worker has loaded); killed and RuntimeError after `timeout` seconds without that. A
+    previous server's processes still draining on the port are waited for first (their answers would pass for the
+    new server's). `prefix` is a command that runs the server (it must end by exec'ing its arguments, so that the
+    process returned is the server's)."""
     deadline = time.monotonic() + timeout
     while listeners(port) and time.monotonic() < deadline:
         time.sleep(0.1)
     proc = subprocess.Popen(
         [*prefix, TIDEREC, "serve", *args, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    workers = int(args[list(args).index("--workers") + 1]) if "--workers" in args else default_workers()
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
-                if answer.status == 200 and listeners(port) >= workers:
+                if answer.status == 200:
                     return proc
         except (urllib.error.URLError, OSError):
             pass
