@@ -26,33 +26,69 @@ Out = TypeVar("Out")
 class MicroBatcher(Generic[In, Out]):
     """`await submit(x)` -> run([..., x, ...])'s answer for x; `run` answers each input with a value or the
     exception to raise for it, and runs on the event loop (as a synchronous handler would), at most `limit`
-    inputs at a time."""
+    inputs at a time. Under load (the flush falls within `wait` seconds of the last batch's end) with fewer
+    inputs pending than the largest of the last `recent` batches held, the flush waits up to `wait` seconds for
+    the rest, and runs as soon as they are in."""
 
-    def __init__(self, run: Callable[[Sequence[In]], Sequence[Out | Exception]], limit: int = 64) -> None:
+    def __init__(
+        self,
+        run: Callable[[Sequence[In]], Sequence[Out | Exception]],
+        limit: int = 64,
+        wait: float = 0.004,
+        recent: int = 8,
+    ) -> None:
         if limit < 1:
             raise ValueError(f"limit {limit}: expected at least 1")
-        self.run, self.limit = run, limit
+        if wait < 0 or recent < 1:
+            raise ValueError(f"wait {wait}, recent {recent}: expected wait >= 0 and recent >= 1")
+        self.run, self.limit, self.wait = run, limit, wait
         self.pending: list[tuple[In, asyncio.Future[Out]]] = []
         self.sizes: deque[int] = deque(maxlen=1000)
         """The sizes of the last 1,000 batches run."""
+        self.recent: deque[int] = deque(maxlen=recent)
+        self.timer: asyncio.TimerHandle | None = None
+        self.ended = -float("inf")
+        """When the last batch's run ended (event-loop time)."""
 
     async def submit(self, item: In) -> Out:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Out] = loop.create_future()
         self.pending.append((item, future))
         if len(self.pending) == 1:
-            loop.call_soon(loop.call_soon, self._flush)
+            loop.call_soon(loop.call_soon, self._due)
+        elif self.timer is not None and len(self.pending) >= self._expected():
+            self.timer.cancel()
+            self.timer = None
+            loop.call_soon(self._flush)
         return await future
 
+    def _expected(self) -> int:
+        return min(max(self.recent, default=1), self.limit)
+
+    def _due(self) -> None:
+        """The end of the next turn: flush, or wait for the rest of a batch the size recent ones had."""
+        loop = asyncio.get_running_loop()
+        if len(self.pending) < self._expected() and loop.time() - self.ended < self.wait:
+            self.timer = loop.call_later(self.wait, self._flush)
+        else:
+            self._flush()
+
     def _flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         batch, self.pending = self.pending[: self.limit], self.pending[self.limit :]
+        if not batch:
+            return
         if self.pending:
             asyncio.get_running_loop().call_soon(self._flush)
         self.sizes.append(len(batch))
+        self.recent.append(len(batch))
         try:
             answers: Sequence[Out | Exception] = self.run([item for item, _ in batch])
         except Exception as exc:  # the batch failed as a whole: every request in it gets the error
             answers = [exc] * len(batch)
+        self.ended = asyncio.get_running_loop().time()
         for (_, future), answer in zip(batch, answers, strict=True):
             if future.done():
                 continue
