@@ -31,10 +31,11 @@ def channel_pair() -> tuple[socket.socket, socket.socket]:
     return ours, theirs
 
 
-def hand_over(listener: socket.socket, channels: Sequence[socket.socket], stop: threading.Event) -> None:
-    """Accept on `listener` until `stop` is set, handing each connection to the next of `channels` in turn (a
-    channel whose worker is gone or does not read is skipped; `channels` may be replaced item by item while this
-    runs, as workers are). The parent's copy of each connection is closed once it is handed over."""
+def hand_over(listener: socket.socket, channels: Sequence[socket.socket | None], stop: threading.Event) -> None:
+    """Accept on `listener` until `stop` is set, handing each connection to the next of `channels` in turn (None,
+    a worker still loading, is skipped, and so is a channel whose worker is gone or does not read; `channels` may
+    change item by item while this runs, as workers are replaced). The parent's copy of each connection is closed
+    once it is handed over."""
     listener.settimeout(ACCEPT_POLL_SECONDS)
     turn = 0
     while not stop.is_set():
@@ -50,8 +51,11 @@ def hand_over(listener: socket.socket, channels: Sequence[socket.socket], stop: 
         with conn:
             for attempt in range(len(channels)):
                 at = (turn + attempt) % len(channels)
+                channel = channels[at]
+                if channel is None:
+                    continue
                 try:
-                    socket.send_fds(channels[at], [b"c"], [conn.fileno()])
+                    socket.send_fds(channel, [b"c"], [conn.fileno()])
                 except OSError:
                     continue
                 turn = at + 1

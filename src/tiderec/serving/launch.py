@@ -152,16 +152,13 @@ def serve(config: ServeConfig, host: str, port: int, access_log: bool = False) -
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     workers = [start() for _ in range(config.workers)]
-    channels = [channel for _, _, channel in workers]
+    channels: list[socket.socket | None] = [None] * len(workers)  # a worker's, once it has loaded
     accepting: threading.Thread | None = None
     failed = False
     while not stop.wait(0.2):
-        if accepting is None and all(ready.value for _, ready, _ in workers):
-            listener.listen(BACKLOG)  # connections are refused until every worker has loaded
-            accepting = threading.Thread(target=hand_over, args=(listener, channels, stop), daemon=True)
-            accepting.start()
-            log.info("parent %d: %d workers on %s:%d", os.getpid(), config.workers, host, port)
         for k, (process, ready, channel) in enumerate(workers):
+            if channels[k] is None and ready.value:
+                channels[k] = channel
             if process.is_alive():
                 continue
             if not ready.value:
@@ -170,9 +167,14 @@ def serve(config: ServeConfig, host: str, port: int, access_log: bool = False) -
                 stop.set()
                 break
             log.warning("worker %d exited (code %s); starting another", process.pid, process.exitcode)
-            workers[k] = start()
-            channels[k] = workers[k][2]
+            channels[k] = None
             channel.close()
+            workers[k] = start()
+        if accepting is None and not stop.is_set() and all(c is not None for c in channels):
+            listener.listen(BACKLOG)  # connections are refused until every worker has loaded
+            accepting = threading.Thread(target=hand_over, args=(listener, channels, stop), daemon=True)
+            accepting.start()
+            log.info("parent %d: %d workers on %s:%d", os.getpid(), config.workers, host, port)
     if accepting is not None:
         accepting.join()
     listener.close()
