@@ -8,8 +8,14 @@ before they submit: flushing at the end of the first turn split them into altern
 logged 2.0 and 4.1 requests per batch on each of 2 workers at 16 connections). A/B at 16 connections
 (benchmarks/results/serve_batching.md): 101,888 items, 2 workers, 24.0 / 32.2 ms p50 / p99 at 666 requests/s before,
 15.0 / 25.1 ms at 1,032 after; Online Retail, 2 workers, 2,207 -> 2,945 requests/s; one worker within the run-to-run
-spread. Waiting while each turn still brought requests, up to 4 turns, gave no more. Alone, a request is a batch of
-one after a turn with nothing to do.
+spread. Waiting while each turn still brought requests, up to 4 turns, gave no more.
+
+Under load a batch can still be short: the client whose requests complete it has not had a core yet (with wrk
+and 2 workers on 2 cores, a probe found 5.6 and 6.5 requests per batch on workers holding 8 connections each, and
+batches of 1-3 in the 5% tail, whose requests then waited for a whole batch more). So a flush within `wait` of the
+last batch's end that finds fewer requests than the recent batches held waits up to `wait` for the rest, and runs
+as soon as they are in (with the wait: 7.98 and 7.99 requests per batch). Alone, or after a pause, a request is a
+batch of one after a turn with nothing to do.
 """
 
 from __future__ import annotations
