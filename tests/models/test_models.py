@@ -10,7 +10,6 @@ import torch
 from tiderec.data.sequences import SequenceArrays
 from tiderec.dynamics import lasting
 from tiderec.errors import ConfigError
-from tiderec.models import interest as interest_module
 from tiderec.models.bsarec import BSARec, BSARecConfig
 from tiderec.models.gru4rec import GRU4Rec
 from tiderec.models.interest import InterestConfig, InterestModel
@@ -145,14 +144,9 @@ def test_the_shift_term_adds_its_weight_to_the_items_of_the_run_interests() -> N
     check_sequence_model(model, N)
 
 
-@pytest.mark.parametrize("sparse", [1.0, 0.0], ids=["item-by-item", "over-every-item"])
-def test_the_shift_term_adds_exactly_its_weight_at_every_row_and_only_there(
-    sparse: float, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Batched over many prefixes (most ending in a run, some in none), with and without candidates, adding v
-    item by item or over every item: the scores are the plain scores plus v times the dense mask of each row's
-    run interests, bit for bit."""
-    monkeypatch.setattr(interest_module, "SPARSE_SHIFT", sparse)
+def test_the_shift_term_adds_exactly_its_weight_at_every_row_and_only_there() -> None:
+    """Batched over many prefixes (most ending in a run, some in none), with and without candidates: the scores
+    are the plain scores plus v times the dense mask of each row's run interests, bit for bit."""
     rng = np.random.default_rng(1)
     model = interest(neighbours=0, use_repeat=False, shift_min_history=2)
     model.eval()
@@ -172,11 +166,6 @@ def test_the_shift_term_adds_exactly_its_weight_at_every_row_and_only_there(
     assert 0 < int(mask.any(dim=1).sum()) < len(mask)
     for before, after in zip(plain, shifted, strict=True):
         assert torch.equal(after, before + 0.75 * mask)
-    model.set_interests(rng.integers(-1, 3, size=N))  # the members of each interest follow new codes
-    with torch.no_grad():
-        moved = model.scores(states, items, select)
-        mask = model.new_interest_run(history, in_prefix)[:, model.get_buffer("item_interest")[1:]]
-    assert torch.equal(moved, plain[0] + 0.75 * mask)
 
 
 def test_a_frozen_scorer_scores_as_the_model_does() -> None:
