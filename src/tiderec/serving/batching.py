@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
+from itertools import islice
 from typing import Generic, TypeVar
 
 In = TypeVar("In")
@@ -51,7 +52,7 @@ class MicroBatcher(Generic[In, Out]):
         self.pending: list[tuple[In, asyncio.Future[Out]]] = []
         self.sizes: deque[int] = deque(maxlen=1000)
         """The sizes of the last 1,000 batches run."""
-        self.recent: deque[int] = deque(maxlen=recent)
+        self.recent = recent
         self.timer: asyncio.TimerHandle | None = None
         self.ended = -float("inf")
         """When the last batch's run ended (event-loop time)."""
@@ -69,7 +70,7 @@ class MicroBatcher(Generic[In, Out]):
         return await future
 
     def _expected(self) -> int:
-        return min(max(self.recent, default=1), self.limit)
+        return min(max(islice(reversed(self.sizes), self.recent), default=1), self.limit)
 
     def _due(self) -> None:
         """The end of the next turn: flush, or wait for the rest of a batch the size recent ones had."""
@@ -89,7 +90,6 @@ class MicroBatcher(Generic[In, Out]):
         if self.pending:
             asyncio.get_running_loop().call_soon(self._flush)
         self.sizes.append(len(batch))
-        self.recent.append(len(batch))
         try:
             answers: Sequence[Out | Exception] = self.run([item for item, _ in batch])
         except Exception as exc:  # the batch failed as a whole: every request in it gets the error

@@ -98,10 +98,10 @@ def build_app(config: ServeConfig, learned: Learned | None = None) -> FastAPI:
     return app
 
 
-def listening_socket(host: str, port: int, listen: bool = True) -> socket.socket:
-    """The service's TCP socket, bound (a port in use fails here) and listening unless told not to yet. Created
-    with IPPROTO_TCP so that asyncio turns Nagle's algorithm off on accepted connections (with protocol 0 it does
-    not, and each response waits ~40 ms for the client's delayed ACK)."""
+def bound_socket(host: str, port: int) -> socket.socket:
+    """The service's TCP socket, bound (a port in use fails here) and not yet listening: the parent listens once
+    every worker has loaded. Created with IPPROTO_TCP so that asyncio turns Nagle's algorithm off on accepted
+    connections (with protocol 0 it does not, and each response waits ~40 ms for the client's delayed ACK)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -110,8 +110,6 @@ def listening_socket(host: str, port: int, listen: bool = True) -> socket.socket
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    if listen:
-        sock.listen(BACKLOG)
     return sock
 
 
@@ -135,7 +133,7 @@ def serve(config: ServeConfig, host: str, port: int, access_log: bool = False) -
     learned = Learned(app.state.service.lasting)
     del app
     gc.collect()
-    listener = listening_socket(host, port, listen=False)
+    listener = bound_socket(host, port)
     context = multiprocessing.get_context("spawn")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
