@@ -30,7 +30,7 @@ import torch
 from benchmarks.bench_models import RESULTS, git_commit
 from tiderec.errors import DatasetError
 from tiderec.ingest.datasets import data_root
-from tiderec.query.build import QUERY_ARTEFACTS, build_tagger, load_tagger
+from tiderec.query.build import QUERY_ARTEFACTS, TaggerBuild, build_tagger, load_tagger
 from tiderec.query.entities import Lexicon
 from tiderec.query.intent import read_intents
 from tiderec.query.ner import TYPES, Dictionary, Gazetteer, Sentence, Span, TrainedTagger, prf, read_dictionaries
@@ -99,7 +99,7 @@ def main() -> None:
     folder = data_root() / "text-zh" / "taobao-title-ner"
     splits = title_splits(folder)
     if args.build:
-        build_tagger(TAGGER)
+        build_tagger(TAGGER, TaggerBuild(threads=args.threads))
     tagger = load_tagger(TAGGER)
     if tagger is None:
         raise DatasetError(f"{TAGGER}: no tagger; build it with `tiderec query build`")

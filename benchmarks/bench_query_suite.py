@@ -62,7 +62,9 @@ def main() -> None:
         "tagger": "no build record"
         if recipe is None
         else f"build recipe {recipe['version']}: "
-        f"{len(recipe['validation_f1_per_epoch'])} epochs run ({recipe['build']['train']['epochs']} at most), dropout "
+        f"{len(recipe['validation_f1_per_epoch'])} member(s), "
+        f"{', '.join(str(len(h)) for h in recipe['validation_f1_per_epoch'])} epochs run "
+        f"({recipe['build']['train']['epochs']} at most), dropout "
         f"{recipe['build']['train']['model']['dropout']}; validation F1 {recipe['validation_f1_per_type']['all']}",
         "device": f"CPU ({args.threads} threads); {platform.platform()}",
         "commit": git_commit(),

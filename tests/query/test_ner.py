@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 from tiderec.errors import DatasetError
 from tiderec.query.crf import CRF, mean_scores, viterbi
 from tiderec.query.ner import (
+    LEXICON_KINDS,
     Dictionary,
     Gazetteer,
     Sentence,
@@ -26,6 +27,7 @@ from tiderec.query.ner import (
     train_tagger,
 )
 from tiderec.query.tagger import CharTagger, TaggerConfig, ensemble_decode
+from tiderec.query.words import WIDTH as WORD_WIDTH
 
 TAGS = ["O", "B-HCCX", "B-HPPX", "I-HCCX", "I-HPPX"]
 
@@ -183,6 +185,9 @@ def test_the_tagger_learns_and_round_trips(tmp_path: Path, model: TaggerConfig) 
     assert max(history) > 0.9
     tagger.save(tmp_path / "tagger")
     again = TrainedTagger.load(tmp_path / "tagger")
+    assert again.words
+    assert tagger.words
+    assert again.n_flags == tagger.n_flags == (4 * len(LEXICON_KINDS) if model.crf else 0) + WORD_WIDTH
     assert again.predict([data[0].chars]) == tagger.predict([data[0].chars])
     assert again.predict([list("新款华为手机包邮")])[0] == [(2, 4, "HPPX"), (4, 6, "HCCX")]
 

@@ -18,6 +18,8 @@ from tqdm import tqdm
 from tiderec.errors import BadRow, DatasetError
 from tiderec.query.entities import ATTRIBUTES
 from tiderec.query.tagger import DECODES, CharTagger, TaggerConfig, ensemble_decode
+from tiderec.query.words import WIDTH as WORD_WIDTH
+from tiderec.query.words import word_flags
 
 TYPES = {"HCCX": "product", "HPPX": "brand", "XH": "model", "MISC": "attribute"}
 
@@ -259,7 +261,8 @@ class TrainConfig:
     """Training settings; the model's shape is `model`. gazetteer: add lexicon flags (training entities plus the
     `lexicon` word list given to train_tagger; a training title sees only the entities of the other `folds`, so the
     tagger learns how far to trust a match for a word it has not seen). patience: epochs without a better validation
-    F1 before stopping. lr_decay: learning rate factor per epoch. Training sentences with `unlabelled` types are
+    F1 before stopping. lr_decay: learning rate factor per epoch. words: add word segmentation flags (query/words.py).
+    Training sentences with `unlabelled` types are
     fitted by the partial-label likelihood (CRF.nll); hidden (one of HIDDEN) says where their O may hide such a type:
     "plausible" (hidden_plausible) or "anywhere" (build version 2)."""
 
@@ -275,6 +278,7 @@ class TrainConfig:
     folds: int = 5
     min_bigram_count: int = 2
     hidden: str = "plausible"
+    words: bool = True
 
     def __post_init__(self) -> None:
         if self.hidden not in HIDDEN:
@@ -291,7 +295,8 @@ class _Features:
 @dataclass
 class TrainedTagger:
     """Trained CharTagger(s) with their shared vocabularies and gazetteer; predict gives entity spans per sentence.
-    Several models form a seed ensemble, decoded as `decode` says (one of tagger.DECODES)."""
+    Several models form a seed ensemble, decoded as `decode` says (one of tagger.DECODES). words: the flags end with
+    word segmentation flags (query/words.py)."""
 
     models: list[CharTagger]
     chars: dict[str, int]
@@ -299,6 +304,7 @@ class TrainedTagger:
     bigrams: dict[str, int] = field(default_factory=dict)
     gazetteer: Gazetteer | None = None
     decode: str = "scores"
+    words: bool = False
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -320,6 +326,8 @@ class TrainedTagger:
         pairs = [a + b for a, b in zip(chars, [*chars[1:], "</s>"], strict=False)]
         bigrams = np.array([self.bigrams.get(p, 1) for p in pairs], dtype=np.int64)
         flags = gaz.flags(chars) if gaz is not None else np.zeros((len(chars), 0), dtype=np.float32)
+        if self.words:
+            flags = np.concatenate([flags, word_flags(chars)], axis=1)
         return _Features(ids, bigrams, flags)
 
     def predict(self, sentences: list[list[str]], batch: int = 256) -> list[list[Span]]:
@@ -349,7 +357,8 @@ class TrainedTagger:
         weights = {f"{k}.{name}": v.contiguous() for k, state in enumerate(states) for name, v in state.items()}
         save_file(weights, str(folder / "tagger.safetensors"))
         meta = {"config": asdict(self.models[0].config), "members": len(self.models), "decode": self.decode,
-                "chars": self.chars, "tags": self.tags, "bigrams": self.bigrams, "n_flags": self.n_flags}  # fmt: skip
+                "chars": self.chars, "tags": self.tags, "bigrams": self.bigrams, "n_flags": self.n_flags,
+                "words": self.words}  # fmt: skip
         (folder / "tagger.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         gaz = folder / "gazetteer.json"
         if self.gazetteer is not None:
@@ -367,9 +376,10 @@ class TrainedTagger:
         config = TaggerConfig(**meta.get("config", older))
         bigrams: dict[str, int] = meta.get("bigrams", {})
         n_flags = int(meta.get("n_flags", 0))
+        segmented = bool(meta.get("words", False))
         gaz_path = folder / "gazetteer.json"
         gazetteer = None
-        if n_flags:
+        if n_flags > (WORD_WIDTH if segmented else 0):
             if not gaz_path.is_file():
                 raise DatasetError(f"{gaz_path}: missing (the tagger was trained with lexicon flags)")
             words = json.loads(gaz_path.read_text(encoding="utf-8"))
@@ -379,7 +389,7 @@ class TrainedTagger:
             model = CharTagger(len(meta["chars"]) + 2, meta["tags"], config, len(bigrams) + 2, n_flags)
             model.load_state_dict(state)
             models.append(model)
-        return cls(models, meta["chars"], meta["tags"], bigrams, gazetteer, meta.get("decode", "scores"))
+        return cls(models, meta["chars"], meta["tags"], bigrams, gazetteer, meta.get("decode", "scores"), segmented)
 
 
 def _member_states(path: Path, members: int | None) -> list[dict[str, torch.Tensor]]:
@@ -406,13 +416,14 @@ def ensemble(taggers: list[TrainedTagger], decode: str = "scores") -> TrainedTag
         raise ValueError("ensemble needs at least one tagger")
     first = taggers[0]
     for other in taggers[1:]:
-        if (other.chars, other.tags, other.bigrams) != (first.chars, first.tags, first.bigrams):
-            raise ValueError("ensemble members differ in vocabularies (trained on different titles?)")
+        shape = (first.chars, first.tags, first.bigrams, first.words)
+        if (other.chars, other.tags, other.bigrams, other.words) != shape:
+            raise ValueError("ensemble members differ in vocabularies or word flags (trained on different titles?)")
         terms = [t.gazetteer.terms if t.gazetteer is not None else None for t in (first, other)]
         if terms[0] != terms[1]:
             raise ValueError("ensemble members differ in gazetteer (trained with different word lists?)")
     models = [m for t in taggers for m in t.models]
-    return TrainedTagger(models, first.chars, first.tags, first.bigrams, first.gazetteer, decode)
+    return TrainedTagger(models, first.chars, first.tags, first.bigrams, first.gazetteer, decode, first.words)
 
 
 def _batch(feats: list[_Features], n_flags: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -485,9 +496,12 @@ def train_tagger(
     config: TrainConfig = TrainConfig(),
     lexicon: dict[str, set[str]] | None = None,
     progress: bool = True,
+    label: str = "tagger",
+    position: int = 0,
 ) -> tuple[TrainedTagger, list[float]]:
     """AdamW on the CRF likelihood (or token cross-entropy); keeps the epoch with the best validation entity F1 (all
-    types), stopping after `patience` epochs without one. Returns the tagger and validation F1 per epoch."""
+    types), stopping after `patience` epochs without one. Returns the tagger and validation F1 per epoch. label and
+    position name and place its progress bar (members trained side by side each have a line)."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     chars = {c: i + 2 for i, c in enumerate(sorted({c for s in train for c in s.chars}))}
@@ -500,9 +514,9 @@ def train_tagger(
     tags = ["O", *sorted({t for s in train for t in s.tags} - {"O"})]
     tag_id = {t: i for i, t in enumerate(tags)}
     gazetteer = Gazetteer.of(train, lexicon) if config.gazetteer else None
-    n_flags = gazetteer.width if gazetteer is not None else 0
+    n_flags = (gazetteer.width if gazetteer is not None else 0) + (WORD_WIDTH if config.words else 0)
     model = CharTagger(len(chars) + 2, tags, config.model, len(bigrams) + 2, n_flags)
-    tagger = TrainedTagger([model], chars, tags, bigrams, gazetteer)
+    tagger = TrainedTagger([model], chars, tags, bigrams, gazetteer, words=config.words)
     fold = rng.integers(0, config.folds, len(train))
     held_out = [
         Gazetteer.of([s for s, f in zip(train, fold, strict=True) if f != k], lexicon) if gazetteer else None
@@ -519,7 +533,7 @@ def train_tagger(
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=config.lr_decay)
     history: list[float] = []
     best, best_state, since = -1.0, None, 0
-    for _ in tqdm(range(config.epochs), desc="tagger", disable=not progress):
+    for _ in tqdm(range(config.epochs), desc=label, position=position, disable=not progress):
         model.train()
         for part in _buckets([len(s.chars) for s in train], config.batch, rng, partial):
             x, bg, fl, mask = _batch([feats[k] for k in part], n_flags)
