@@ -146,8 +146,11 @@ def dev_scores(splits: TitleSplits, tagger: TrainedTagger, merge: str) -> dict[s
     known = Dictionary(training)
     lexicon = read_dictionaries(data_root() / "text-zh" / "ecommerce-ner-dicts")
     both = Gazetteer.of(training, lexicon)
+    flags = "lexicon and word flags" if tagger.words else "lexicon flags"
     return {
-        "tagger alone (1 BiLSTM-CRF, lexicon flags)": prf(gold, tagger.predict([s.chars for s in splits.dev])),
+        f"tagger alone ({len(tagger.models)} BiLSTM-CRF, {flags})": prf(
+            gold, tagger.predict([s.chars for s in splits.dev])
+        ),
         f"whole query path ({merge})": prf(gold, path_spans(ConstraintReader(Lexicon.of(), tagger, merge), splits.dev)),
         "dictionary (training entities)": prf(gold, [known.tag(s.chars) for s in splits.dev]),
         "dictionary (training entities + word lists)": prf(gold, [both.longest_match(s.chars) for s in splits.dev]),
