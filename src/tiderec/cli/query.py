@@ -89,7 +89,13 @@ def query() -> None:
 
 @query.command("build")
 @click.option("--out", type=click.Path(path_type=Path), default=QUERY_ARTEFACTS, show_default=True)
-@click.option("--threads", type=int, default=2, show_default=True, help="Torch and encoder threads.")
+@click.option(
+    "--threads",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Torch and encoder threads; the tagger's two members train side by side, a thread each.",
+)
 def build_command(out: Path, threads: int) -> None:
     """Build the intent classifier and the Chinese title tagger from ../shared/data (minutes, with progress)."""
     record = build_query_artefacts(out, threads=threads)
