@@ -28,6 +28,7 @@ from tiderec.query.ner import (
 )
 from tiderec.query.tagger import CharTagger, TaggerConfig, ensemble_decode
 from tiderec.query.words import WIDTH as WORD_WIDTH
+from tiderec.query.words import segmenter
 
 TAGS = ["O", "B-HCCX", "B-HPPX", "I-HCCX", "I-HPPX"]
 
@@ -184,7 +185,9 @@ def test_the_tagger_learns_and_round_trips(tmp_path: Path, model: TaggerConfig) 
     tagger, history = train_tagger(data, data, config, progress=False)
     assert max(history) > 0.9
     tagger.save(tmp_path / "tagger")
+    segmenter.cache_clear()
     again = TrainedTagger.load(tmp_path / "tagger")
+    assert segmenter.cache_info().currsize == 1
     assert again.words
     assert tagger.words
     assert again.n_flags == tagger.n_flags == (4 * len(LEXICON_KINDS) if model.crf else 0) + WORD_WIDTH

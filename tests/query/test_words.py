@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tiderec.query.words import OTHER, POS_GROUPS, WIDTH, word_flags
+from tiderec.query.words import OTHER, POS_GROUPS, WIDTH, segmenter, word_flags
 
 
 def _words(chars: list[str], flags: np.ndarray) -> list[str]:
@@ -35,3 +35,11 @@ def test_every_character_gets_one_place_and_one_group_whatever_the_text() -> Non
         assert "".join(_words(chars, flags)) == text
     assert word_flags([]).shape == (0, WIDTH)
     assert WIDTH == 4 + OTHER + 1
+
+
+def test_the_segmenter_is_loaded_ready_once() -> None:
+    segmenter.cache_clear()
+    ready = segmenter()
+    assert segmenter() is ready
+    assert segmenter.cache_info().misses == 1
+    assert [w for w, _ in ready.lcut("华为手机")] == ["华为", "手机"]

@@ -19,7 +19,7 @@ from tiderec.errors import BadRow, DatasetError
 from tiderec.query.entities import ATTRIBUTES
 from tiderec.query.tagger import DECODES, CharTagger, TaggerConfig, ensemble_decode
 from tiderec.query.words import WIDTH as WORD_WIDTH
-from tiderec.query.words import word_flags
+from tiderec.query.words import segmenter, word_flags
 
 TYPES = {"HCCX": "product", "HPPX": "brand", "XH": "model", "MISC": "attribute"}
 
@@ -314,6 +314,8 @@ class TrainedTagger:
         shapes = {(m.config, m.n_flags) for m in self.models}
         if len(shapes) > 1:
             raise ValueError(f"ensemble members differ in shape (config, flags): {sorted(map(str, shapes))}")
+        if self.words:
+            segmenter()
 
     @property
     def n_flags(self) -> int:

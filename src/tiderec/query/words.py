@@ -30,12 +30,14 @@ WIDTH = 4 + OTHER + 1
 
 
 @cache
-def _segmenter() -> Any:
-    """jieba's part-of-speech segmenter, loaded once (its prefix dictionary takes about a second to build)."""
+def segmenter() -> Any:
+    """jieba's part-of-speech segmenter, loaded once and ready: its dictionary and HMM load on the first text (about
+    0.8 s), so a text is segmented here and a service's first query does not pay for it."""
     import jieba
     import jieba.posseg
 
     jieba.setLogLevel(logging.WARNING)
+    jieba.posseg.lcut("预热")
     return jieba.posseg
 
 
@@ -46,7 +48,7 @@ def word_flags(chars: list[str]) -> np.ndarray:
     if not chars:
         return out
     i = 0
-    for word, tag in _segmenter().lcut("".join(chars)):
+    for word, tag in segmenter().lcut("".join(chars)):
         n = len(word)
         if "".join(chars[i : i + n]) != word:
             break
