@@ -262,9 +262,8 @@ class TrainConfig:
     `lexicon` word list given to train_tagger; a training title sees only the entities of the other `folds`, so the
     tagger learns how far to trust a match for a word it has not seen). patience: epochs without a better validation
     F1 before stopping. lr_decay: learning rate factor per epoch. words: add word segmentation flags (query/words.py).
-    Training sentences with `unlabelled` types are
-    fitted by the partial-label likelihood (CRF.nll); hidden (one of HIDDEN) says where their O may hide such a type:
-    "plausible" (hidden_plausible) or "anywhere" (build version 2)."""
+    Training sentences with `unlabelled` types are fitted by the partial-label likelihood (CRF.nll); hidden (one of
+    HIDDEN) says where their O may hide such a type: "plausible" (hidden_plausible) or "anywhere" (build version 2)."""
 
     model: TaggerConfig = field(default_factory=TaggerConfig)
     epochs: int = 40
