@@ -189,7 +189,9 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="suffix of the results file names")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--eval-batch-size", type=int, default=512, help="users per validation batch")
-    parser.add_argument("--valid-scoring", choices=("A", "B"), default="A", help="scoring early stopping watches")
+    parser.add_argument(
+        "--valid-scoring", choices=("A", "B", "auto"), default="auto", help="scoring early stopping watches"
+    )
     parser.add_argument("--exclude-seen", action="store_true", help="train with seen items out of the softmax")
     parser.add_argument("--extra", action="append", default=[], help="LABEL=JSON: a variant of tiderec to add")
     args = parser.parse_args()
@@ -221,8 +223,12 @@ def main() -> None:
         result = score_test(prepared, trained, config.max_len, progress=False)
         results.append(result)
         print(f"{spec.title}: {json.dumps(result.test)} ({time.perf_counter() - start:.0f} s)", flush=True)
+        picks = [f"({trained.train_config.valid_scoring})"]
+        if result.ema_decay is not None:
+            picks.append("EMA weights" if result.ema_decay else "raw weights")
         if result.neighbour_weight is not None:
-            result.label = f"{spec.title} (co-occurrence weight {result.neighbour_weight:g})"
+            picks.append(f"co-occurrence weight {result.neighbour_weight:g}")
+        result.label = f"{spec.title} ({', '.join(picks)})"
         if result.neighbour_weight:
             results.append(without_neighbours(prepared, trained, config.max_len))
         meta = {
@@ -236,7 +242,7 @@ def main() -> None:
             + (f" --tag {args.tag}" if args.tag else "")
             + (f" --device {args.device}" if args.device != "auto" else "")
             + (f" --eval-batch-size {args.eval_batch_size}" if args.eval_batch_size != 512 else "")
-            + (f" --valid-scoring {args.valid_scoring}" if args.valid_scoring != "A" else "")
+            + (f" --valid-scoring {args.valid_scoring}" if args.valid_scoring != "auto" else "")
             + (" --exclude-seen" if args.exclude_seen else "")
             + "".join(f" --extra '{e}'" for e in args.extra),
             "dataset": prepared.source,

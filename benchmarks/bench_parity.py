@@ -53,7 +53,7 @@ def main() -> None:
     if args.model is None:
         train = TrainConfig(max_minutes=args.max_minutes, threads=args.threads, device="cpu")
         trained = train_model(prepared, "tiderec", train, progress=True)
-        save_trained(folder, prepared, trained, train, {})
+        save_trained(folder, prepared, trained, {})
     saved = load_model(folder)
     max_len = int(saved.manifest["max_len"])
     test = prepared.split.test

@@ -52,6 +52,7 @@ from tiderec.testing.server import TIDEREC, free_port, start_server
 from tiderec.text.encode import encode_items
 from tiderec.text.encoders import EncoderConfig, load_encoder
 from tiderec.text.store import read_vectors, write_vectors
+from tiderec.train.auto import settle
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import Trained, interest_codes, prepare, save_trained, train_model
 from tiderec.train.loop import fit
@@ -115,7 +116,7 @@ def online_retail() -> tuple[Path, Path | None, str]:
         prepared = prepare(cleaned)
         config = TrainConfig(epochs=3, batch_size=128, warmup_steps=50)
         trained = train_model(prepared, "tiderec", config, progress=False)
-        save_trained(model, prepared, trained, config, {})
+        save_trained(model, prepared, trained, {})
     return cleaned, model, "Online Retail (raw, cleaned), MiniLM vectors, interest model (3 epochs)"
 
 
@@ -161,9 +162,10 @@ def big_catalogue(factor: int) -> tuple[Path, Path | None, str]:
         if codes is not None:
             net.set_interests(codes)
             net.get_buffer("shift_weight").fill_(1.0)
-        trained = Trained("tiderec", "tiderec", TorchScorer("tiderec", net), net, record, settings,
+        used = settle(config, prepared.split.train).config
+        trained = Trained("tiderec", "tiderec", TorchScorer("tiderec", net), net, record, settings, used,
                           time.perf_counter() - started)  # fmt: skip
-        save_trained(model, prepared, trained, config, {})
+        save_trained(model, prepared, trained, {})
     n = len(read_cleaned(cleaned).item_vocab)
     label = f"Online Retail 5-core grown {factor}x: {n:,} items, USE vectors, interest model (300 steps, co-occurrence)"
     return cleaned, model, label

@@ -31,7 +31,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> SavedModel:
     prepared = prepare(root / "cleaned")
     cfg = TrainConfig(epochs=10, batch_size=16, lr=0.01, max_len=8, threads=2, warmup_steps=5)
     trained = train_model(prepared, "tiderec", cfg, {"dim": 16}, progress=False)
-    save_trained(root / "model", prepared, trained, cfg, {})
+    save_trained(root / "model", prepared, trained, {})
     return load_model(root / "model")
 
 

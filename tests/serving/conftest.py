@@ -127,7 +127,7 @@ def train_shop_model(cleaned: Path, out: Path, seed: int) -> None:
     """A small interest model of the shop (2 epochs, dim 16), written to `out`."""
     prepared = prepare(cleaned)
     config = TrainConfig(epochs=2, batch_size=32, max_len=8, seed=seed, threads=1, warmup_steps=2)
-    save_trained(out, prepared, train_model(prepared, "tiderec", config, {"dim": 16}, progress=False), config, {})
+    save_trained(out, prepared, train_model(prepared, "tiderec", config, {"dim": 16}, progress=False), {})
 
 
 def toy_lasting(n: int = 80) -> LastingModel:

@@ -230,7 +230,7 @@ def _train_other_width(cleaned: Path, out: Path) -> None:
 
     prepared = prepare(cleaned)
     config = TrainConfig(epochs=1, batch_size=32, max_len=8, seed=3, threads=1, warmup_steps=2)
-    save_trained(out, prepared, train_model(prepared, "tiderec", config, {"dim": 32}, progress=False), config, {})
+    save_trained(out, prepared, train_model(prepared, "tiderec", config, {"dim": 32}, progress=False), {})
 
 
 def _break(folder: Path, how: str, spare: Path) -> str:

@@ -49,7 +49,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Prepared, Path, Ser
     trained.model.get_buffer("neighbour_weight").fill_(2.0)  # whatever validation chose, serve the term
     trained.model.set_interests(np.arange(prepared.inter.n_items) % 7)  # the slice has no interest space: give one
     trained.model.get_buffer("shift_weight").fill_(1.0)
-    save_trained(root / "model", prepared, trained, train, {})
+    save_trained(root / "model", prepared, trained, {})
     db = root / "tiderec.sqlite"
     service = load_service(root / "cleaned", db, model_dir=root / "model")
     key = service.keys.create("parity", ["ingest", "read", "admin"])

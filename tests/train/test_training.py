@@ -31,7 +31,7 @@ from tiderec.train.allocator import reuse_large_blocks
 from tiderec.train.average import WeightAverage
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import prepare, save_trained, train_model
-from tiderec.train.loop import fit, seen_pairs
+from tiderec.train.loop import AVERAGE_TERM, EarlyStopping, fit, seen_pairs
 from tiderec.train.ray_train import RayTrainConfig
 from tiderec.train.registry import build_model, load_model, model_config
 from tiderec.train.terms import NEIGHBOUR_TERM, SHIFT_WEIGHTS, WEIGHTS, choice_lines
@@ -71,7 +71,7 @@ def test_a_spent_budget_ends_the_first_epoch_after_its_current_step(cleaned_dir:
 def test_save_and_load_give_identical_scores(cleaned_dir: Path, tmp_path: Path) -> None:
     prepared = prepare(cleaned_dir)
     trained = train_model(prepared, "tiderec", FAST, {"dim": 16}, progress=False)
-    save_trained(tmp_path / "model", prepared, trained, FAST, {})
+    save_trained(tmp_path / "model", prepared, trained, {})
     saved = load_model(tmp_path / "model")
     arrays = history_arrays(prepared.inter, prepared.split.test, FAST.max_len)
     before = trained.scorer.score(arrays)
@@ -137,20 +137,45 @@ def test_weight_average_follows_the_exponential_moving_average() -> None:
     assert WeightAverage(model, None).module is model
 
 
-def test_training_with_a_weight_average_keeps_and_returns_the_averaged_weights(cleaned_dir: Path) -> None:
+def test_validation_chooses_between_the_averaged_and_the_raw_weights(cleaned_dir: Path) -> None:
+    """An average that barely leaves its start validates near chance, so the raw weights are chosen and returned;
+    without an average there is nothing to choose."""
     prepared = prepare(cleaned_dir)
     split = prepared.split
-    cfg = TrainConfig(**{**FAST.__dict__, "epochs": 2, "ema": 0.999999})
-    moved = {}
-    for decay in (None, cfg.ema):
+    cfg = replace(FAST, epochs=2)
+    moved, results = {}, {}
+    for decay in (None, 0.999999):
         model = build_model("sasrec", prepared.inter.n_items, cfg.max_len, model_config("sasrec", {"dim": 16}), None)
         start = {k: v.clone() for k, v in model.state_dict().items()}
-        fit(model, split.train, prepared.inter, split.valid, replace(cfg, ema=decay), progress=False)
+        results[decay] = fit(model, split.train, prepared.inter, split.valid, replace(cfg, ema=decay), progress=False)
         moved[decay] = max(float((v - start[k]).abs().max()) for k, v in model.state_dict().items())
-    assert moved[None] > 0.05, moved
-    assert moved[cfg.ema] < 1e-3, moved
+    averaged = results[0.999999]
+    assert averaged.ema_decay == 0.0
+    assert averaged.tried[AVERAGE_TERM][0.0] > averaged.tried[AVERAGE_TERM][0.999999] + 0.1, averaged.tried
+    assert moved[0.999999] > 0.05, moved
+    assert results[None].ema_decay is None
+    assert AVERAGE_TERM not in results[None].tried
     with pytest.raises(ConfigError, match="ema must be a decay"):
         TrainConfig(ema=1.0)
+
+
+def test_early_stopping_keeps_the_weights_that_validate_best() -> None:
+    raw, averaged = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        averaged.weight.fill_(7.0)
+    stopping = EarlyStopping(replace(FAST, valid_scoring="B"))
+
+    def metrics(value: float) -> dict[str, dict[str, float]]:
+        return {"B": {"ndcg@10": value}}
+
+    stopping.record(1, 1.0, {0.995: (metrics(0.30), averaged), 0.0: (metrics(0.20), raw)}, 10)  # type: ignore[dict-item]
+    stopping.record(2, 1.0, {0.995: (metrics(0.25), averaged), 0.0: (metrics(0.28), raw)}, 20)  # type: ignore[dict-item]
+    result = stopping.result()
+    assert (result.best_epoch, result.ema_decay) == (1, 0.995)
+    assert torch.equal(stopping.best_state["weight"], averaged.weight)
+    assert result.tried[AVERAGE_TERM] == {0.995: 0.30, 0.0: 0.28}
+    assert stopping.history[1]["by_weights"] == {"0.995": 0.25, "0": 0.28}
+    assert stopping.history[1]["ndcg@10"] == 0.28
 
 
 def test_the_co_occurrence_weight_is_chosen_on_validation_and_saved(cleaned_dir: Path, tmp_path: Path) -> None:
@@ -166,16 +191,24 @@ def test_the_co_occurrence_weight_is_chosen_on_validation_and_saved(cleaned_dir:
     tried = trained.result.tried[NEIGHBOUR_TERM]
     assert list(tried) == list(WEIGHTS)
     assert tried[trained.result.neighbour_weight] == max(tried.values())
-    best = trained.result.best_valid[FAST.valid_scoring][FAST.valid_metric]
+    used = trained.train_config
+    assert used.scoring == "B"  # nobody in the cyclic log meets an item twice
+    best = trained.result.best_valid[used.scoring][used.valid_metric]
     assert tried[trained.result.neighbour_weight] == best
-    lines = choice_lines(trained.result, FAST)
-    assert lines[0].startswith(f"chosen on validation (valid {FAST.valid_metric} ({FAST.valid_scoring})): epoch")
-    assert lines[1].startswith(f"  {NEIGHBOUR_TERM} {trained.result.neighbour_weight:g} (0")
-    assert lines[1].count("*") == 1
-    assert len(lines) == 2
-    save_trained(tmp_path / "model", prepared, trained, FAST, {})
+    lines = choice_lines(trained.result, used)
+    assert lines[0].startswith("chosen from the training data: scoring (B), seen items removed: 0.0% of training")
+    assert lines[1].startswith(f"chosen on validation (valid {used.valid_metric} (B)): epoch")
+    assert lines[2].startswith(f"  {AVERAGE_TERM} {trained.result.ema_decay:g} (0.995")
+    assert lines[3].startswith(f"  {NEIGHBOUR_TERM} {trained.result.neighbour_weight:g} (0")
+    assert [line.count("*") for line in lines] == [0, 0, 1, 1]
+    save_trained(tmp_path / "model", prepared, trained, {})
     saved = json.loads((tmp_path / "model" / "manifest.json").read_text())["chosen_on_validation"]
     assert saved["neighbour_weight"] == trained.result.neighbour_weight
+    assert saved["ema_decay"] == trained.result.ema_decay
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    assert manifest["train_config"]["valid_scoring"] == "B"
+    assert manifest["chosen_from_data"] == trained.result.settled
+    assert load_model(tmp_path / "model").exclude_seen
     assert saved["tried"][NEIGHBOUR_TERM] == {f"{w:g}": round(v, 6) for w, v in tried.items()}
     arrays = history_arrays(prepared.inter, prepared.split.test, FAST.max_len)
     after = TorchScorer("loaded", load_model(tmp_path / "model").model).score(arrays)
@@ -225,7 +258,7 @@ def test_lora_tunes_minilm_over_item_texts_and_saves_like_a_frozen_model(cleaned
     cosine = (tuned * prepared.inputs.vectors).sum(axis=1)
     assert cosine.min() < 0.999, cosine.min()
     np.testing.assert_allclose(np.linalg.norm(tuned, axis=1), 1.0, atol=1e-5)
-    save_trained(tmp_path / "model", prepared, trained, config, {})
+    save_trained(tmp_path / "model", prepared, trained, {})
     saved = load_model(tmp_path / "model")
     arrays = history_arrays(prepared.inter, prepared.split.test, config.max_len)
     loaded = TorchScorer("loaded", saved.model).score(arrays)
@@ -275,7 +308,7 @@ def test_the_shift_weight_is_chosen_on_validation_from_the_catalogue_interests(t
     wanted = [int(i[1:]) // 5 for i in prepared.cleaned.item_vocab.ids.to_list()]
     assert len(set(zip(interests.tolist(), wanted, strict=True))) == 6
     model.get_buffer("shift_weight").fill_(1.0)
-    save_trained(tmp_path / "model", prepared, trained, FAST, {})
+    save_trained(tmp_path / "model", prepared, trained, {})
     arrays = history_arrays(prepared.inter, prepared.split.test, FAST.max_len)
     after = TorchScorer("loaded", load_model(tmp_path / "model").model).score(arrays)
     np.testing.assert_allclose(trained.scorer.score(arrays), after, atol=1e-5)

@@ -125,12 +125,12 @@ def train(
     cluster = RayConfig(ray_address)
     trained = train_model(prepared, model_name, train_config, settings["model"], ray=ray, ray_config=cluster)
     result = score_test(prepared, trained, train_config.max_len)
-    save_trained(out, prepared, trained, train_config, {"test": result.test, "cold": result.cold})
+    save_trained(out, prepared, trained, {"test": result.test, "cold": result.cold})
     click.echo(
         f"trained {model_name}: best epoch {trained.result.best_epoch if trained.result else '-'}, "
         f"{trained.result.seconds_per_epoch if trained.result else 0:.1f} s/epoch -> {out}"
     )
-    for line in choice_lines(trained.result, train_config):
+    for line in choice_lines(trained.result, trained.train_config):
         click.echo(line)
     _echo_result(result)
 
@@ -203,8 +203,10 @@ def evaluate_prepared(
         write_json(out / "results.json", {**meta, "results": [r.to_dict() for r in done]})
         (out / "results.md").write_text(markdown(done, meta), encoding="utf-8")
         _echo_result(result)
+        for line in choice_lines(trained.result, trained.train_config):
+            click.echo(f"  {line}")
         if save_models is not None and trained.model is not None:
-            save_trained(save_models / result.label, prepared, trained, config, {"test": result.test})
+            save_trained(save_models / result.label, prepared, trained, {"test": result.test})
 
     results = run(prepared, specs, configure or train_config, on_result=record)
     click.echo(f"results -> {out / 'results.md'}")

@@ -48,6 +48,8 @@ class ModelResult:
     """The interest model's co-occurrence weight chosen on validation (None: no such term)."""
     shift_weight: float | None = None
     """The interest model's new-interest shift weight chosen on validation (None: no such term)."""
+    ema_decay: float | None = None
+    """The weights chosen on validation: the average's decay, 0.0 the raw weights (None: no average kept)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -81,6 +83,7 @@ def score_test(prepared: Prepared, trained: Trained, max_len: int, progress: boo
         samples_per_second=None if r is None else r.samples_per_second,
         neighbour_weight=None if r is None else r.neighbour_weight,
         shift_weight=None if r is None else r.shift_weight,
+        ema_decay=None if r is None else r.ema_decay,
     )
 
 

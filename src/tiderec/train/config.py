@@ -31,19 +31,30 @@ class TrainConfig:
     loss: Literal["ce", "sampled"] = "ce"
     negatives: int = 2048
     valid_metric: str = "ndcg@10"
-    valid_scoring: Literal["A", "B"] = "A"
+    valid_scoring: Literal["A", "B", "auto"] = "auto"
+    """The scoring validation judges epochs and term weights by, and so what the trained model serves: (A) seen items
+    kept, (B) seen items removed. auto: chosen from the training events (train/auto.py): (B) where shoppers
+    hardly ever return to an item (reviews), else (A)."""
     eval_batch_size: int = 512
     max_minutes: float | None = None
     bucket_by_length: bool = False
     exclude_seen: bool = False
     """Leave the items already in a prefix out of its softmax (the target excepted): training's counterpart
     of scoring (B), for catalogues where a recommender never shows what the user already has."""
-    ema: float | None = None
-    """Decay per step of an exponential moving average of the weights (e.g. 0.995); validation, early stopping
-    and the trained model then use the averaged weights. None: the raw weights."""
+    ema: float | None = 0.995
+    """Decay per step of an exponential moving average of the weights. Every epoch validates both the averaged
+    and the raw weights, and training keeps whichever validates best (the averaged ones usually, by a little;
+    what was chosen is reported). None: the raw weights only."""
     steps_per_epoch: int | None = None
     """At most this many optimisation steps per epoch (None: a full pass), so that large datasets validate
     (and can stop early) more often than once per pass."""
+
+    @property
+    def scoring(self) -> Literal["A", "B"]:
+        """valid_scoring once the config is settled on the training data (train/auto.py)."""
+        if self.valid_scoring == "auto":
+            raise ConfigError("train: valid_scoring is still 'auto'; settle the config on the training data first")
+        return self.valid_scoring
 
     def __post_init__(self) -> None:
         if self.exclude_seen and self.loss != "ce":

@@ -23,6 +23,7 @@ from tiderec.models.base import SequenceModel
 from tiderec.models.interest import InterestModel
 from tiderec.models.scorer import Scorer, TorchScorer
 from tiderec.text.store import read_vectors
+from tiderec.train.auto import settle
 from tiderec.train.checkpoint import save_model
 from tiderec.train.config import TrainConfig
 from tiderec.train.inputs import ItemInputs, item_inputs
@@ -68,7 +69,8 @@ def prepare(
 
 @dataclass
 class Trained:
-    """A ready scorer, with the neural model and its training record when there is one."""
+    """A ready scorer, with the neural model and its training record when there is one; train_config is the
+    training settings as used, nothing left on `auto`."""
 
     name: str
     model_name: str
@@ -76,6 +78,7 @@ class Trained:
     model: SequenceModel | None
     result: TrainResult | None
     model_config: dict[str, Any]
+    train_config: TrainConfig
     seconds: float
 
 
@@ -94,9 +97,11 @@ def train_model(
     check_name(name)
     start = time.perf_counter()
     split = prepared.split
+    settled = settle(train_config, split.train)
+    train_config = settled.config
     if name in CLASSIC:
         scorer = CLASSIC[name](split.train)
-        return Trained(label or name, name, scorer, None, None, {}, time.perf_counter() - start)
+        return Trained(label or name, name, scorer, None, None, {}, train_config, time.perf_counter() - start)
     cfg = model_config(name, settings)
     if ray is not None and not NEURAL_CLASSES[name].causal:
         raise ConfigError(f"{name} trains on every prefix of a history (it is not causal): drop --engine ray")
@@ -130,9 +135,12 @@ def train_model(
             choice = choose_shift_weight(model, codes, prepared.inter, split.valid, train_config, progress)
             result.shift_weight, result.best_valid = choice.weight, choice.metrics
             result.tried[SHIFT_TERM] = choice.tried
+    if result is not None:
+        result.settled = list(settled.reasons)
     device = resolve_device(train_config.device)
     scorer = TorchScorer(label or name, model, device)
-    return Trained(label or name, name, scorer, model, result, to_dict(cfg), time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return Trained(label or name, name, scorer, model, result, to_dict(cfg), train_config, seconds)
 
 
 def interest_codes(prepared: Prepared) -> np.ndarray | None:
@@ -156,12 +164,12 @@ def cluster_windows(
     return build_windows_ray(cleaned.events, cleaned.item_vocab, max_len, scratch, ray.partitions, ray_config)
 
 
-def save_trained(
-    out: Path, prepared: Prepared, trained: Trained, train_config: TrainConfig, metrics: dict[str, Any]
-) -> None:
-    """Write a trained neural model's folder (weights, configs, vocabulary, metrics, dataset)."""
+def save_trained(out: Path, prepared: Prepared, trained: Trained, metrics: dict[str, Any]) -> None:
+    """Write a trained neural model's folder (weights, the settings as used, vocabulary, metrics, dataset, and what
+    training chose on validation and from the data)."""
     if trained.model is None or trained.result is None:
         raise DatasetError(f"{trained.name} is a classic baseline: nothing to save")
+    train_config = trained.train_config
     save_model(
         out,
         trained.model_name,
@@ -180,12 +188,14 @@ def save_trained(
             "chosen_on_validation": {
                 "neighbour_weight": trained.result.neighbour_weight,
                 "shift_weight": trained.result.shift_weight,
+                "ema_decay": trained.result.ema_decay,
                 "metric": f"{train_config.valid_metric} under ({train_config.valid_scoring})",
                 "tried": {
                     term: {f"{w:g}": round(v, 6) for w, v in tried.items()}
                     for term, tried in trained.result.tried.items()
                 },
             },
+            "chosen_from_data": trained.result.settled,
             "seconds_per_epoch": trained.result.seconds_per_epoch,
             "default_event_type": EVENT_TYPES[int(np.bincount(prepared.split.train.event_type).argmax())],
             "metrics": metrics,

@@ -22,6 +22,7 @@ from tiderec.models.base import SequenceModel
 from tiderec.models.layers import prefix_histories
 from tiderec.models.scorer import TorchScorer
 from tiderec.train.allocator import reuse_large_blocks
+from tiderec.train.auto import settle
 from tiderec.train.average import WeightAverage
 from tiderec.train.config import TrainConfig
 from tiderec.train.validate import evaluate_targets
@@ -32,7 +33,9 @@ class TrainResult:
     """What training did: the best epoch and its validation metrics, and per-epoch history and timings
     (samples_per_second: training sequences per second of optimisation, validation excluded;
     neighbour_weight, shift_weight: the co-occurrence and new-interest shift terms' weights chosen on validation,
-    when the model has them; tried: per term, the validation metric of every weight tried)."""
+    when the model has them; ema_decay: the weights chosen on validation, the average's decay or 0.0 for the raw
+    weights (None: no average kept); tried: per choice, the validation metric of every value tried; settled: what
+    the training data chose of the `auto` settings, a line each)."""
 
     best_epoch: int
     best_valid: dict[str, dict[str, float]]
@@ -43,7 +46,9 @@ class TrainResult:
     samples_per_second: float = 0.0
     neighbour_weight: float | None = None
     shift_weight: float | None = None
+    ema_decay: float | None = None
     tried: dict[str, dict[float, float]] = field(default_factory=dict)
+    settled: list[str] = field(default_factory=list)
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -136,14 +141,25 @@ def train_step(
     return float(loss.item())
 
 
+AVERAGE_TERM = "weights (EMA decay, 0: raw)"
+"""The name under which TrainResult.tried keeps the best validation metric of the averaged and the raw weights."""
+
+Judged = dict[float, tuple[dict[str, dict[str, float]], SequenceModel]]
+"""Per weights variant (the average's decay, 0.0 for the raw weights): its validation metrics and the module
+holding those weights."""
+
+
 @dataclass
 class EarlyStopping:
-    """Keeps the best validation epoch and its weights; says when patience or the time limit runs out."""
+    """Keeps the best validation epoch and its weights (of the averaged and the raw weights, whichever validates
+    best); says when patience or the time limit runs out."""
 
     config: TrainConfig
     started: float = field(default_factory=time.perf_counter)
     best_metric: float = -math.inf
     best_epoch: int = 0
+    best_weights: float = 0.0
+    best_by_weights: dict[float, float] = field(default_factory=dict)
     best_state: dict[str, torch.Tensor] = field(default_factory=dict)
     best_valid: dict[str, dict[str, float]] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -152,17 +168,28 @@ class EarlyStopping:
     warm_epoch: int = 0
     stopped: str = "epochs"
 
-    def record(
-        self, epoch: int, loss: float, metrics: dict[str, dict[str, float]], model: SequenceModel, steps: int
-    ) -> bool:
-        """Log one epoch (keeping the weights when it is the best so far); True when training should stop."""
+    def record(self, epoch: int, loss: float, judged: Judged, steps: int) -> bool:
+        """Log one epoch (keeping the weights when a variant of them is the best so far); True when training should
+        stop."""
         cfg = self.config
-        value = metrics[cfg.valid_scoring].get(cfg.valid_metric, 0.0)
-        self.history.append({"epoch": epoch, "steps": steps, "loss": round(loss, 5), cfg.valid_metric: value})
-        improved = value > self.best_metric
-        if improved:
-            self.best_metric, self.best_epoch, self.best_valid = value, epoch, metrics
-            self.best_state = copy_state(model)
+        values = {decay: metrics[cfg.scoring].get(cfg.valid_metric, 0.0) for decay, (metrics, _) in judged.items()}
+        leader = max(values, key=lambda decay: values[decay])
+        entry: dict[str, Any] = {
+            "epoch": epoch,
+            "steps": steps,
+            "loss": round(loss, 5),
+            cfg.valid_metric: values[leader],
+        }
+        if len(values) > 1:
+            entry["by_weights"] = {f"{decay:g}": round(v, 6) for decay, v in values.items()}
+        self.history.append(entry)
+        for decay, value in values.items():
+            self.best_by_weights[decay] = max(self.best_by_weights.get(decay, -math.inf), value)
+        if values[leader] > self.best_metric:
+            metrics, module = judged[leader]
+            self.best_metric, self.best_epoch, self.best_valid = values[leader], epoch, metrics
+            self.best_weights = leader
+            self.best_state = copy_state(module)
         if not self.warm_epoch and steps >= cfg.warmup_steps:
             self.warm_epoch = epoch
         if self.warm_epoch and epoch - max(self.best_epoch, self.warm_epoch) >= cfg.patience:
@@ -194,7 +221,11 @@ class EarlyStopping:
         epochs = len(self.history)
         per_epoch = round(self.train_seconds / max(epochs, 1), 2)
         rate = round(self.samples / self.train_seconds, 1) if self.train_seconds else 0.0
-        return TrainResult(self.best_epoch, self.best_valid, epochs, per_epoch, self.history, self.stopped, rate)
+        out = TrainResult(self.best_epoch, self.best_valid, epochs, per_epoch, self.history, self.stopped, rate)
+        if len(self.best_by_weights) > 1:
+            out.ema_decay = self.best_weights
+            out.tried[AVERAGE_TERM] = dict(self.best_by_weights)
+        return out
 
 
 def fit(
@@ -206,7 +237,10 @@ def fit(
     name: str = "model",
     progress: bool = True,
 ) -> TrainResult:
-    """Train `model` on `train` windows; validate on `valid` each epoch; load the best weights at the end."""
+    """Train `model` on `train` windows (`auto` settings resolved from them first); validate on `valid` each epoch;
+    load the best weights at the end."""
+    settled = settle(config, train)
+    config = settled.config
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -221,8 +255,8 @@ def fit(
     log_q = popularity_log_q(np.bincount(train.item, minlength=train.n_items)) if config.loss == "sampled" else None
     objective = Objective(model, log_q, config.negatives, config.exclude_seen)
     average = WeightAverage(model, config.ema)
-    judged = average.module  # the model itself unless its weights are averaged
-    scorer = TorchScorer(name, judged, device)
+    variants = weight_variants(model, average, config)
+    scorers = {decay: TorchScorer(name, module, device) for decay, module in variants.items()}
     stopping = EarlyStopping(config)
     steps = 0
     for epoch in range(1, config.epochs + 1):
@@ -242,17 +276,33 @@ def fit(
                 break
         bar.close()
         stopping.train_seconds += time.perf_counter() - epoch_start
-        metrics = evaluate_targets(
-            scorer, valid_inter, valid, config.max_len, (config.valid_scoring,), config.eval_batch_size
-        )
-        stop = stopping.record(epoch, float(np.mean(losses)), metrics, judged, steps)
+        judged: Judged = {
+            decay: (
+                evaluate_targets(scorer, valid_inter, valid, config.max_len, (config.scoring,), config.eval_batch_size),
+                variants[decay],
+            )
+            for decay, scorer in scorers.items()
+        }
+        stop = stopping.record(epoch, float(np.mean(losses)), judged, steps)
         if progress:
             echo_epoch(name, epoch, float(np.mean(losses)), stopping)
         if stop:
             break
     model.load_state_dict(stopping.best_state)
     model.finish()
-    return stopping.result()
+    result = stopping.result()
+    result.settled = list(settled.reasons)
+    return result
+
+
+def weight_variants(
+    model: SequenceModel, average: WeightAverage[SequenceModel], config: TrainConfig
+) -> dict[float, SequenceModel]:
+    """The weights each epoch validates, by the average's decay (0.0: the raw weights): the averaged copy first,
+    then the model itself (only the model when nothing is averaged)."""
+    if config.ema is None:
+        return {0.0: model}
+    return {config.ema: average.module, 0.0: model}
 
 
 def echo_epoch(name: str, epoch: int, loss: float, stopping: EarlyStopping) -> None:

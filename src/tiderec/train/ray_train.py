@@ -32,11 +32,13 @@ from tiderec.errors import ConfigError, DatasetError
 from tiderec.models.base import SequenceModel
 from tiderec.models.scorer import TorchScorer
 from tiderec.train.allocator import reuse_large_blocks
+from tiderec.train.auto import settle
 from tiderec.train.average import WeightAverage
 from tiderec.train.config import TrainConfig
 from tiderec.train.inputs import ItemInputs
 from tiderec.train.loop import (
     EarlyStopping,
+    Judged,
     Objective,
     TrainResult,
     echo_epoch,
@@ -45,6 +47,7 @@ from tiderec.train.loop import (
     seed_everything,
     to_tensors,
     train_step,
+    weight_variants,
 )
 from tiderec.train.registry import build_model, model_config
 from tiderec.train.validate import evaluate_targets
@@ -105,6 +108,8 @@ def fit_ray(
     object store first (the workers hold every CPU, and reads left waiting for one would stall training)."""
     cfg = ray_train or RayTrainConfig()
     cfg.check()
+    settled = settle(config, train)
+    config = settled.config
     settings = dict(model_settings or {})
     model_config(name, settings)
     ray = connect(ray_config)
@@ -141,6 +146,8 @@ def fit_ray(
         model.load_state_dict(load_file(str(Path(folder) / WEIGHTS)))
         model.finish()
         record = json.loads((Path(folder) / RESULT).read_text(encoding="utf-8"))
+    record["tried"] = {term: {float(w): v for w, v in tried.items()} for term, tried in record["tried"].items()}
+    record["settled"] = list(settled.reasons)
     return model, TrainResult(**record)
 
 
@@ -170,8 +177,8 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
     optimizer, scheduler = make_optimizer(objective, config)
     mine = data.valid.take(np.arange(rank, len(data.valid), world))
     average = WeightAverage(core, config.ema)
-    judged = average.module  # the model itself unless its weights are averaged
-    scorer = TorchScorer(data.name, judged, str(device))
+    variants = weight_variants(core, average, config)
+    scorers = {decay: TorchScorer(data.name, module, str(device)) for decay, module in variants.items()}
     shard = ray.train.get_dataset_shard("train")
     per_worker = max(1, math.ceil(config.batch_size / world))
     stopping = EarlyStopping(config)
@@ -195,12 +202,15 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
             if len(losses) == config.steps_per_epoch:
                 break
         stopping.train_seconds += time.perf_counter() - started
-        metrics = evaluate_targets(
-            scorer, data.valid_inter, mine, config.max_len, (config.valid_scoring,), config.eval_batch_size
-        )
-        metrics = {config.valid_scoring: all_workers_mean(metrics[config.valid_scoring], len(mine))}
+        judged: Judged = {}
+        for decay, scorer in scorers.items():
+            metrics = evaluate_targets(
+                scorer, data.valid_inter, mine, config.max_len, (config.scoring,), config.eval_batch_size
+            )
+            merged: dict[str, dict[str, float]] = {config.scoring: all_workers_mean(metrics[config.scoring], len(mine))}
+            judged[decay] = (merged, variants[decay])
         loss = all_workers_mean({"loss": float(np.mean(losses)) if losses else 0.0}, len(losses))["loss"]
-        stop = stopping.record(epoch, loss, metrics, judged, steps)
+        stop = stopping.record(epoch, loss, judged, steps)
         stop = all_workers_any(stop)
         if rank == 0:
             echo_epoch(f"{data.name} (ray, {world} workers)", epoch, loss, stopping)

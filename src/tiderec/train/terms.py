@@ -17,7 +17,7 @@ from tiderec.models.interest import InterestModel
 from tiderec.models.itemknn import cooccurrence_similarity
 from tiderec.models.scorer import TorchScorer
 from tiderec.train.config import TrainConfig
-from tiderec.train.loop import TrainResult
+from tiderec.train.loop import AVERAGE_TERM, TrainResult
 from tiderec.train.validate import evaluate_targets
 
 WEIGHTS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
@@ -56,10 +56,8 @@ def choose_weight(
     tried: dict[float, float] = {}
     for w in weights:
         weight.fill_(w)
-        metrics = evaluate_targets(
-            scorer, inter, valid, config.max_len, (config.valid_scoring,), config.eval_batch_size
-        )
-        value = metrics[config.valid_scoring].get(config.valid_metric, 0.0)
+        metrics = evaluate_targets(scorer, inter, valid, config.max_len, (config.scoring,), config.eval_batch_size)
+        value = metrics[config.scoring].get(config.valid_metric, 0.0)
         tried[w] = value
         if progress:
             tqdm.write(f"{label} {w:g}: valid {config.valid_metric} {value:.4f}")
@@ -98,14 +96,16 @@ def choose_shift_weight(
 
 
 def choice_lines(result: TrainResult | None, config: TrainConfig) -> list[str]:
-    """What training chose on validation, a line per choice with the figures behind it: the best epoch, then each
-    history term's weight among those tried (the chosen one starred)."""
+    """What training chose, a line per choice with the figures behind it: the settings the training data chose,
+    the best epoch, then the weights (averaged or raw) and each history term's weight among those tried (the chosen
+    one starred)."""
     if result is None:
         return []
     metric = f"valid {config.valid_metric} ({config.valid_scoring})"
-    lines = [f"chosen on validation ({metric}): epoch {result.best_epoch} of {result.epochs_run} run"]
+    lines = [f"chosen from the training data: {reason}" for reason in result.settled]
+    lines.append(f"chosen on validation ({metric}): epoch {result.best_epoch} of {result.epochs_run} run")
+    chosen = {NEIGHBOUR_TERM: result.neighbour_weight, SHIFT_TERM: result.shift_weight, AVERAGE_TERM: result.ema_decay}
     for term, tried in result.tried.items():
-        chosen = result.neighbour_weight if term == NEIGHBOUR_TERM else result.shift_weight
-        figures = " · ".join(f"{w:g}{'*' if w == chosen else ''} {v:.4f}" for w, v in tried.items())
-        lines.append(f"  {term} {chosen:g} ({figures})")
+        figures = " · ".join(f"{w:g}{'*' if w == chosen.get(term) else ''} {v:.4f}" for w, v in tried.items())
+        lines.append(f"  {term} {chosen.get(term) or 0:g} ({figures})")
     return lines
