@@ -125,14 +125,14 @@ def extra_specs(extras: list[str]) -> list[tuple[ModelSpec, dict[str, Any]]]:
     return specs
 
 
-def without_neighbours(prepared: Prepared, trained: Trained, max_len: int) -> ModelResult:
+def without_neighbours(prepared: Prepared, trained: Trained) -> ModelResult:
     """The same trained interest model tested with its co-occurrence term off: the term's own contribution."""
     assert isinstance(trained.model, InterestModel)
     weight = trained.model.get_buffer("neighbour_weight")
     chosen = float(weight)
     weight.fill_(0.0)
     try:
-        result = score_test(prepared, trained, max_len, progress=False)
+        result = score_test(prepared, trained, progress=False)
     finally:
         weight.fill_(chosen)
     result.label = f"{trained.name}, co-occurrence term off (same weights)"
@@ -220,7 +220,7 @@ def main() -> None:
         start = time.perf_counter()
         config = replace(train_config, **train_overrides)
         trained = train_model(prepared, spec.name, config, spec.settings, spec.title, progress=True)
-        result = score_test(prepared, trained, config.max_len, progress=False)
+        result = score_test(prepared, trained, progress=False)
         results.append(result)
         print(f"{spec.title}: {json.dumps(result.test)} ({time.perf_counter() - start:.0f} s)", flush=True)
         picks = [f"({trained.train_config.valid_scoring})"]
@@ -230,7 +230,7 @@ def main() -> None:
             picks.append(f"co-occurrence weight {result.neighbour_weight:g}")
         result.label = f"{spec.title} ({', '.join(picks)})"
         if result.neighbour_weight:
-            results.append(without_neighbours(prepared, trained, config.max_len))
+            results.append(without_neighbours(prepared, trained))
         meta = {
             "title": f"Models on {prepared.source} (leave-one-out, full ranking)",
             "command": "python -m benchmarks.bench_models"

@@ -53,6 +53,7 @@ from tiderec.metrics import summarize, target_ranks
 from tiderec.models.interest import InterestModel
 from tiderec.models.popularity import Popularity
 from tiderec.models.scorer import Scorer, TorchScorer
+from tiderec.train.auto import settle
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import Prepared, Trained, prepare, train_model
 from tiderec.train.validate import scored_by_length
@@ -482,7 +483,7 @@ def run(key: str, args: argparse.Namespace) -> dict[str, Any]:
     }
     relative = relative_changes(cases["move"])
     cases["control"] = controls(prepared.inter, space.codes, test_users, relative, args.control, args.positions, rng)
-    scored = batch(prepared.inter, cases, config.max_len)
+    scored = batch(prepared.inter, cases, settle(config, dev.split.train).config.window)
     trained = np.bincount(dev.split.train.item, minlength=prepared.inter.n_items) > 0
     truth = scored.targets.item
     ranks = {name: ranks_of(scorer, scored.arrays, truth) for name, scorer in scorers.items()}

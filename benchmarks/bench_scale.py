@@ -48,6 +48,7 @@ from tiderec.ingest.mapping import ReadOptions
 from tiderec.text.encode import encode_items
 from tiderec.text.encoders import EncoderConfig, load_encoder
 from tiderec.text.ray_encode import encode_items_ray
+from tiderec.train.auto import settle
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import prepare, train_model
 from tiderec.train.loop import fit
@@ -167,9 +168,10 @@ def measure_train(folder: Path, engine: str, steps: int, device: str = "cpu") ->
     config = TrainConfig(
         epochs=1, steps_per_epoch=steps, loss="sampled", negatives=2048, batch_size=256, warmup_steps=10
     )
+    config = settle(config, split.train).config  # the model is built before training settles it
     prep_s = time.perf_counter() - start
     start = time.perf_counter()
-    windows = len(training_windows(split.train, config.max_len))
+    windows = len(training_windows(split.train, config.window))
     windows_s = time.perf_counter() - start
     start = time.perf_counter()
     with RayPeak() as peak:
@@ -178,7 +180,7 @@ def measure_train(folder: Path, engine: str, steps: int, device: str = "cpu") ->
             inputs = (split.train, prepared.inter, valid, prepared.inputs, config, NO_TEXT, cfg)
             _, result = fit_ray("tiderec", *inputs, RayConfig(num_cpus=CORES))
         else:
-            model = build_model("tiderec", prepared.inter.n_items, config.max_len, model_config("tiderec", NO_TEXT))
+            model = build_model("tiderec", prepared.inter.n_items, config.window, model_config("tiderec", NO_TEXT))
             local = TrainConfig(**{**config.__dict__, "threads": CORES, "device": device})
             result = fit(model, split.train, prepared.inter, valid, local, progress=False)
     wall = time.perf_counter() - start

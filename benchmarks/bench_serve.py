@@ -149,8 +149,9 @@ def big_catalogue(factor: int) -> tuple[Path, Path | None, str]:
     if not _current(model):
         prepared = prepare(cleaned)
         config = TrainConfig(epochs=1, steps_per_epoch=300, loss="sampled", warmup_steps=50, eval_batch_size=128)
+        config = settle(config, prepared.split.train).config  # the model is built before training settles it
         settings = {"neighbours": 100}
-        net = build_model("tiderec", prepared.inter.n_items, config.max_len, model_config("tiderec", settings),
+        net = build_model("tiderec", prepared.inter.n_items, config.window, model_config("tiderec", settings),
                           prepared.inputs)  # fmt: skip
         started = time.perf_counter()
         valid = prepared.split.valid.take(np.arange(min(2000, len(prepared.split.valid))))  # latency run: a check
@@ -162,8 +163,7 @@ def big_catalogue(factor: int) -> tuple[Path, Path | None, str]:
         if codes is not None:
             net.set_interests(codes)
             net.get_buffer("shift_weight").fill_(1.0)
-        used = settle(config, prepared.split.train).config
-        trained = Trained("tiderec", "tiderec", TorchScorer("tiderec", net), net, record, settings, used,
+        trained = Trained("tiderec", "tiderec", TorchScorer("tiderec", net), net, record, settings, config,
                           time.perf_counter() - started)  # fmt: skip
         save_trained(model, prepared, trained, {})
     n = len(read_cleaned(cleaned).item_vocab)

@@ -38,7 +38,7 @@ def test_two_ddp_workers_learn_the_cycle_like_the_local_loop(cleaned_dir: Path) 
     assert 1 <= distributed.result.best_epoch <= distributed.result.epochs_run <= FAST.epochs
     assert distributed.result.best_valid["A"]["targets"] == len(split.valid)
     scores = {
-        name: evaluate_targets(scorer, prepared.inter, split.test, FAST.max_len)["A"]["hr@10"]
+        name: evaluate_targets(scorer, prepared.inter, split.test, FAST.window)["A"]["hr@10"]
         for name, scorer in (("local", local.scorer), ("ray", distributed.scorer), ("pop", Popularity(split.train)))
     }
     assert scores["ray"] > scores["pop"] + 0.2, scores

@@ -48,8 +48,8 @@ def test_neural_models_learn_the_cycle_and_beat_popularity(cleaned_dir: Path, na
     assert trained.result is not None
     assert 1 <= trained.result.best_epoch <= trained.result.epochs_run
     split = prepared.split
-    learned = evaluate_targets(trained.scorer, prepared.inter, split.test, FAST.max_len)["A"]["hr@10"]
-    pop = evaluate_targets(Popularity(split.train), prepared.inter, split.test, FAST.max_len)["A"]["hr@10"]
+    learned = evaluate_targets(trained.scorer, prepared.inter, split.test, FAST.window)["A"]["hr@10"]
+    pop = evaluate_targets(Popularity(split.train), prepared.inter, split.test, FAST.window)["A"]["hr@10"]
     assert learned > pop + 0.2, (learned, pop)
 
 
@@ -73,7 +73,7 @@ def test_save_and_load_give_identical_scores(cleaned_dir: Path, tmp_path: Path) 
     trained = train_model(prepared, "tiderec", FAST, {"dim": 16}, progress=False)
     save_trained(tmp_path / "model", prepared, trained, {})
     saved = load_model(tmp_path / "model")
-    arrays = history_arrays(prepared.inter, prepared.split.test, FAST.max_len)
+    arrays = history_arrays(prepared.inter, prepared.split.test, FAST.window)
     before = trained.scorer.score(arrays)
     after = TorchScorer("loaded", saved.model).score(arrays)
     np.testing.assert_allclose(before, after, atol=1e-5)
@@ -116,8 +116,8 @@ def test_training_with_seen_items_excluded_learns_the_cycle(cleaned_dir: Path) -
     cfg = TrainConfig(**{**FAST.__dict__, "exclude_seen": True, "valid_scoring": "B"})
     trained = train_model(prepared, "tiderec", cfg, {"dim": 32}, progress=False)
     split = prepared.split
-    learned = evaluate_targets(trained.scorer, prepared.inter, split.test, FAST.max_len)["B"]["hr@10"]
-    pop = evaluate_targets(Popularity(split.train), prepared.inter, split.test, FAST.max_len)["B"]["hr@10"]
+    learned = evaluate_targets(trained.scorer, prepared.inter, split.test, FAST.window)["B"]["hr@10"]
+    pop = evaluate_targets(Popularity(split.train), prepared.inter, split.test, FAST.window)["B"]["hr@10"]
     assert learned > pop + 0.2, (learned, pop)
 
 
@@ -145,7 +145,7 @@ def test_validation_chooses_between_the_averaged_and_the_raw_weights(cleaned_dir
     cfg = replace(FAST, epochs=2)
     moved, results = {}, {}
     for decay in (None, 0.999999):
-        model = build_model("sasrec", prepared.inter.n_items, cfg.max_len, model_config("sasrec", {"dim": 16}), None)
+        model = build_model("sasrec", prepared.inter.n_items, cfg.window, model_config("sasrec", {"dim": 16}), None)
         start = {k: v.clone() for k, v in model.state_dict().items()}
         results[decay] = fit(model, split.train, prepared.inter, split.valid, replace(cfg, ema=decay), progress=False)
         moved[decay] = max(float((v - start[k]).abs().max()) for k, v in model.state_dict().items())
@@ -210,7 +210,7 @@ def test_the_co_occurrence_weight_is_chosen_on_validation_and_saved(cleaned_dir:
     assert manifest["chosen_from_data"] == trained.result.settled
     assert load_model(tmp_path / "model").exclude_seen
     assert saved["tried"][NEIGHBOUR_TERM] == {f"{w:g}": round(v, 6) for w, v in tried.items()}
-    arrays = history_arrays(prepared.inter, prepared.split.test, FAST.max_len)
+    arrays = history_arrays(prepared.inter, prepared.split.test, FAST.window)
     after = TorchScorer("loaded", load_model(tmp_path / "model").model).score(arrays)
     np.testing.assert_allclose(trained.scorer.score(arrays), after, atol=1e-5)
 
@@ -260,7 +260,7 @@ def test_lora_tunes_minilm_over_item_texts_and_saves_like_a_frozen_model(cleaned
     np.testing.assert_allclose(np.linalg.norm(tuned, axis=1), 1.0, atol=1e-5)
     save_trained(tmp_path / "model", prepared, trained, {})
     saved = load_model(tmp_path / "model")
-    arrays = history_arrays(prepared.inter, prepared.split.test, config.max_len)
+    arrays = history_arrays(prepared.inter, prepared.split.test, config.window)
     loaded = TorchScorer("loaded", saved.model).score(arrays)
     np.testing.assert_allclose(trained.scorer.score(arrays), loaded, atol=1e-5)
 
@@ -309,6 +309,6 @@ def test_the_shift_weight_is_chosen_on_validation_from_the_catalogue_interests(t
     assert len(set(zip(interests.tolist(), wanted, strict=True))) == 6
     model.get_buffer("shift_weight").fill_(1.0)
     save_trained(tmp_path / "model", prepared, trained, {})
-    arrays = history_arrays(prepared.inter, prepared.split.test, FAST.max_len)
+    arrays = history_arrays(prepared.inter, prepared.split.test, FAST.window)
     after = TorchScorer("loaded", load_model(tmp_path / "model").model).score(arrays)
     np.testing.assert_allclose(trained.scorer.score(arrays), after, atol=1e-5)

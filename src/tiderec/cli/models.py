@@ -124,7 +124,7 @@ def train(
     prepared = prepare_folder(folder, vectors, protocol, settings)
     cluster = RayConfig(ray_address)
     trained = train_model(prepared, model_name, train_config, settings["model"], ray=ray, ray_config=cluster)
-    result = score_test(prepared, trained, train_config.max_len)
+    result = score_test(prepared, trained)
     save_trained(out, prepared, trained, {"test": result.test, "cold": result.cold})
     click.echo(
         f"trained {model_name}: best epoch {trained.result.best_epoch if trained.result else '-'}, "

@@ -63,8 +63,10 @@ def cold_targets(prepared: Prepared, below: int = COLD_BELOW) -> Targets:
     return test.take(keep)
 
 
-def score_test(prepared: Prepared, trained: Trained, max_len: int, progress: bool = True) -> ModelResult:
-    """Score the test targets once (both scorings), overall and on cold items."""
+def score_test(prepared: Prepared, trained: Trained, progress: bool = True) -> ModelResult:
+    """Score the test targets once (both scorings), overall and on cold items, each history cut to the window the
+    model was trained with."""
+    max_len = trained.train_config.window
     test = evaluate_targets(trained.scorer, prepared.inter, prepared.split.test, max_len, ("A", "B"), progress=progress)
     cold = cold_targets(prepared)
     cold_metrics = evaluate_targets(trained.scorer, prepared.inter, cold, max_len, ("A", "B")) if len(cold) else {}
@@ -101,7 +103,7 @@ def run(
     for spec in specs:
         config = train_config(spec) if callable(train_config) else train_config
         trained = train_model(prepared, spec.name, config, spec.settings, spec.title, progress)
-        result = score_test(prepared, trained, config.max_len, progress)
+        result = score_test(prepared, trained, progress)
         results.append(result)
         if on_result is not None:
             on_result(trained, result, config)

@@ -24,7 +24,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 100
     patience: int = 10
-    max_len: int = 50
+    max_len: int | None = None
+    """Events a state reads (the window). None: chosen from the training sequences' lengths (train/auto.py)."""
     seed: int = 2024
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = None
@@ -50,6 +51,13 @@ class TrainConfig:
     (and can stop early) more often than once per pass."""
 
     @property
+    def window(self) -> int:
+        """max_len once the config is settled on the training data (train/auto.py)."""
+        if self.max_len is None:
+            raise ConfigError("train: max_len is still unset; settle the config on the training data first")
+        return self.max_len
+
+    @property
     def scoring(self) -> Literal["A", "B"]:
         """valid_scoring once the config is settled on the training data (train/auto.py)."""
         if self.valid_scoring == "auto":
@@ -59,5 +67,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.exclude_seen and self.loss != "ce":
             raise ConfigError("train: exclude_seen needs loss='ce' (the sampled softmax does not see prefixes)")
+        if self.max_len is not None and self.max_len < 1:
+            raise ConfigError(f"train: max_len must be at least 1, got {self.max_len}")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise ConfigError(f"train: ema must be a decay between 0 and 1 (exclusive), got {self.ema}")

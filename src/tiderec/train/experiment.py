@@ -119,11 +119,11 @@ def train_model(
                 events = prepared.cleaned.events
                 vocab = prepared.cleaned.item_vocab
                 windows = build_windows_ray(
-                    events, vocab, train_config.max_len, Path(scratch), ray.partitions, ray_config
+                    events, vocab, train_config.window, Path(scratch), ray.partitions, ray_config
                 )
             model, result = fit_ray(name, *inputs, settings, ray, ray_config, windows)
     else:
-        model = build_model(name, prepared.inter.n_items, train_config.max_len, cfg, prepared.inputs)
+        model = build_model(name, prepared.inter.n_items, train_config.window, cfg, prepared.inputs)
         result = fit(model, split.train, prepared.inter, split.valid, train_config, label or name, progress)
     if isinstance(model, InterestModel) and model.config.neighbours and result is not None:
         choice = choose_neighbour_weight(model, split.train, prepared.inter, split.valid, train_config, progress)
@@ -178,7 +178,7 @@ def save_trained(out: Path, prepared: Prepared, trained: Trained, metrics: dict[
         {
             "model_config": trained.model_config,
             "train_config": to_dict(train_config),
-            "max_len": train_config.max_len,
+            "max_len": train_config.window,
             "n_items": prepared.inter.n_items,
             "dataset": prepared.source,
             "protocol": prepared.split.protocol,

@@ -247,7 +247,7 @@ def fit(
     if device == "cpu" and config.loss == "ce":
         reuse_large_blocks()
     rng = seed_everything(config.seed)
-    windows = training_windows(train, config.max_len) if model.causal else prefix_windows(train, config.max_len)
+    windows = training_windows(train, config.window) if model.causal else prefix_windows(train, config.window)
     if len(windows) == 0:
         raise DatasetError("nothing to train on: no user has two or more training events")
     model.to(device)
@@ -278,7 +278,7 @@ def fit(
         stopping.train_seconds += time.perf_counter() - epoch_start
         judged: Judged = {
             decay: (
-                evaluate_targets(scorer, valid_inter, valid, config.max_len, (config.scoring,), config.eval_batch_size),
+                evaluate_targets(scorer, valid_inter, valid, config.window, (config.scoring,), config.eval_batch_size),
                 variants[decay],
             )
             for decay, scorer in scorers.items()

@@ -114,7 +114,7 @@ def fit_ray(
     model_config(name, settings)
     ray = connect(ray_config)
     if windows is None:
-        arrays = training_windows(train, config.max_len)
+        arrays = training_windows(train, config.window)
         count, dataset = len(arrays), ray.data.from_arrow(arrays.to_arrow())
     else:
         count, dataset = windows.windows, ray.data.read_parquet(str(windows.folder))
@@ -141,7 +141,7 @@ def fit_ray(
     result = trainer.fit()
     if result.checkpoint is None:
         raise RuntimeError(f"Ray training of {name} ended without a checkpoint: {result.error}")
-    model = build_model(name, train.n_items, config.max_len, model_config(name, settings), inputs)
+    model = build_model(name, train.n_items, config.window, model_config(name, settings), inputs)
     with result.checkpoint.as_directory() as folder:
         model.load_state_dict(load_file(str(Path(folder) / WEIGHTS)))
         model.finish()
@@ -164,7 +164,7 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
     rank, world = context.get_world_rank(), context.get_world_size()
     seed_everything(config.seed)
     core = build_model(
-        data.name, data.n_items, config.max_len, model_config(data.name, data.model_settings), data.inputs
+        data.name, data.n_items, config.window, model_config(data.name, data.model_settings), data.inputs
     )
     log_q = popularity_log_q(data.item_counts) if config.loss == "sampled" else None
     objective = ray.train.torch.prepare_model(
@@ -205,7 +205,7 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
         judged: Judged = {}
         for decay, scorer in scorers.items():
             metrics = evaluate_targets(
-                scorer, data.valid_inter, mine, config.max_len, (config.scoring,), config.eval_batch_size
+                scorer, data.valid_inter, mine, config.window, (config.scoring,), config.eval_batch_size
             )
             merged: dict[str, dict[str, float]] = {config.scoring: all_workers_mean(metrics[config.scoring], len(mine))}
             judged[decay] = (merged, variants[decay])

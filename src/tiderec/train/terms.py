@@ -56,7 +56,7 @@ def choose_weight(
     tried: dict[float, float] = {}
     for w in weights:
         weight.fill_(w)
-        metrics = evaluate_targets(scorer, inter, valid, config.max_len, (config.scoring,), config.eval_batch_size)
+        metrics = evaluate_targets(scorer, inter, valid, config.window, (config.scoring,), config.eval_batch_size)
         value = metrics[config.scoring].get(config.valid_metric, 0.0)
         tried[w] = value
         if progress:
