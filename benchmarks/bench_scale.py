@@ -214,7 +214,7 @@ def quality(epochs: int) -> dict[str, Any]:
         assert trained.result is not None
         out[label] = {
             "valid_ndcg@10": [h["ndcg@10"] for h in trained.result.history],
-            "best": trained.result.best_valid["A"]["ndcg@10"],
+            "best": trained.result.best_valid[trained.train_config.scoring]["ndcg@10"],
             "best_epoch": trained.result.best_epoch,
             "seconds_per_epoch": trained.result.seconds_per_epoch,
         }

@@ -36,7 +36,7 @@ def test_two_ddp_workers_learn_the_cycle_like_the_local_loop(cleaned_dir: Path) 
     assert distributed.result is not None
     assert local.result is not None
     assert 1 <= distributed.result.best_epoch <= distributed.result.epochs_run <= FAST.epochs
-    assert distributed.result.best_valid["A"]["targets"] == len(split.valid)
+    assert distributed.result.best_valid[distributed.train_config.scoring]["targets"] == len(split.valid)
     scores = {
         name: evaluate_targets(scorer, prepared.inter, split.test, FAST.window)["A"]["hr@10"]
         for name, scorer in (("local", local.scorer), ("ray", distributed.scorer), ("pop", Popularity(split.train)))

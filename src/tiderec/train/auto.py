@@ -60,7 +60,7 @@ def settle(config: TrainConfig, train: Interactions) -> Settled:
     if config.max_len is None:
         window, covered = window_for(train)
         reasons.append(
-            f"max_len {window}: {WINDOW_COVERS:.0%} of users have at most {covered:g} training events "
+            f"max_len {window}: {WINDOW_COVERS:.0%} of users have at most {covered:.0f} training events "
             f"(the smallest of {', '.join(map(str, WINDOWS))} that holds them)"
         )
         config = replace(config, max_len=window)
