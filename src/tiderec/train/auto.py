@@ -16,8 +16,8 @@ REPEAT_SHARE_FOR_A = 0.01
 scoring (B) selects the model and the model serves that way."""
 
 WINDOWS: tuple[int, ...] = (50, 100, 200)
-"""Candidate windows (max_len): the smallest that holds the whole training sequence of 90% of users, else the
-largest. Attention costs grow with the window, so a log of short histories keeps a short one."""
+"""Candidate windows when max_len is None: the smallest that holds the whole training sequence of 90% of users,
+else the largest. Attention costs grow with the window, so a log of short histories keeps a short one."""
 WINDOW_COVERS = 0.9
 
 

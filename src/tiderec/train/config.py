@@ -24,8 +24,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 100
     patience: int = 10
-    max_len: int | None = None
-    """Events a state reads (the window). None: chosen from the training sequences' lengths (train/auto.py)."""
+    max_len: int | None = 50
+    """Events a state reads (the window). None: chosen from the training sequences' lengths (train/auto.py); not
+    the default, since a longer window means fewer, longer training windows and so fewer steps per epoch
+    (measured in docs/models.md)."""
     seed: int = 2024
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = None
