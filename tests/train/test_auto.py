@@ -52,7 +52,7 @@ def test_a_chosen_scoring_is_kept_and_auto_must_be_settled() -> None:
 @pytest.mark.parametrize(("length", "window"), [(10, 50), (80, 100), (150, 200), (400, 200)])
 def test_the_window_holds_most_users_whole_history(length: int, window: int) -> None:
     train = Interactions.from_events(cyclic_world(n_users=20, n_items=500, length=length))
-    settled = settle(TrainConfig(valid_scoring="A", max_len=None), train)
+    settled = settle(TrainConfig(valid_scoring="A", max_len=0), train)
     assert settled.config.window == window
     assert settled.reasons == (
         f"max_len {window}: 90% of users have at most {length} training events (the smallest of 50, 100, 200 "
@@ -60,7 +60,7 @@ def test_the_window_holds_most_users_whole_history(length: int, window: int) -> 
     )
     assert settle(TrainConfig(max_len=7), train).config.window == 7
     assert settle(TrainConfig(valid_scoring="A"), train).config.window == 50  # the default window is kept
-    with pytest.raises(ConfigError, match="max_len is still unset"):
-        _ = TrainConfig(max_len=None).window
+    with pytest.raises(ConfigError, match="max_len is still 0"):
+        _ = TrainConfig(max_len=0).window
     with pytest.raises(ConfigError, match="max_len must be at least 1"):
-        TrainConfig(max_len=0)
+        TrainConfig(max_len=-1)

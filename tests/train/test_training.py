@@ -144,7 +144,7 @@ def test_validation_chooses_between_the_averaged_and_the_raw_weights(cleaned_dir
     split = prepared.split
     cfg = replace(FAST, epochs=2)
     moved, results = {}, {}
-    for decay in (None, 0.999999):
+    for decay in (0.0, 0.999999):
         model = build_model("sasrec", prepared.inter.n_items, cfg.window, model_config("sasrec", {"dim": 16}), None)
         start = {k: v.clone() for k, v in model.state_dict().items()}
         results[decay] = fit(model, split.train, prepared.inter, split.valid, replace(cfg, ema=decay), progress=False)
@@ -153,8 +153,8 @@ def test_validation_chooses_between_the_averaged_and_the_raw_weights(cleaned_dir
     assert averaged.ema_decay == 0.0
     assert averaged.tried[AVERAGE_TERM][0.0] > averaged.tried[AVERAGE_TERM][0.999999] + 0.1, averaged.tried
     assert moved[0.999999] > 0.05, moved
-    assert results[None].ema_decay is None
-    assert AVERAGE_TERM not in results[None].tried
+    assert results[0.0].ema_decay is None
+    assert AVERAGE_TERM not in results[0.0].tried
     with pytest.raises(ConfigError, match="ema must be a decay"):
         TrainConfig(ema=1.0)
 

@@ -1,4 +1,4 @@
-"""Training settings a user leaves to the data (`valid_scoring` auto, `max_len` None), resolved from the training
+"""Training settings a user leaves to the data (`valid_scoring` auto, `max_len` 0), resolved from the training
 events before training starts, each with the figure it rests on."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ REPEAT_SHARE_FOR_A = 0.01
 scoring (B) selects the model and the model serves that way."""
 
 WINDOWS: tuple[int, ...] = (50, 100, 200)
-"""Candidate windows when max_len is None: the smallest that holds the whole training sequence of 90% of users,
+"""Candidate windows when max_len is 0: the smallest that holds the whole training sequence of 90% of users,
 else the largest. Attention costs grow with the window, so a log of short histories keeps a short one."""
 WINDOW_COVERS = 0.9
 
@@ -57,7 +57,7 @@ def settle(config: TrainConfig, train: Interactions) -> Settled:
             f"(auto: (B) below {REPEAT_SHARE_FOR_A:.0%})"
         )
         config = replace(config, valid_scoring=scoring)
-    if config.max_len is None:
+    if config.max_len == 0:
         window, covered = window_for(train)
         reasons.append(
             f"max_len {window}: {WINDOW_COVERS:.0%} of users have at most {covered:.0f} training events "

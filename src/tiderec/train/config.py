@@ -24,10 +24,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 100
     patience: int = 10
-    max_len: int | None = 50
-    """Events a state reads (the window). None: chosen from the training sequences' lengths (train/auto.py); not
-    the default, since a longer window means fewer, longer training windows and so fewer steps per epoch
-    (measured in docs/models.md)."""
+    max_len: int = 50
+    """Events a state reads (the window). 0: chosen from the training sequences' lengths (train/auto.py); not the
+    default, since a longer window means fewer, longer training windows and so fewer steps per epoch (measured in
+    docs/models.md)."""
     seed: int = 2024
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = None
@@ -44,10 +44,10 @@ class TrainConfig:
     exclude_seen: bool = False
     """Leave the items already in a prefix out of its softmax (the target excepted): training's counterpart
     of scoring (B), for catalogues where a recommender never shows what the user already has."""
-    ema: float | None = 0.995
+    ema: float = 0.995
     """Decay per step of an exponential moving average of the weights. Every epoch validates both the averaged
     and the raw weights, and training keeps whichever validates best (the averaged ones usually, by a little;
-    what was chosen is reported). None: the raw weights only."""
+    what was chosen is reported). 0: the raw weights only."""
     steps_per_epoch: int | None = None
     """At most this many optimisation steps per epoch (None: a full pass), so that large datasets validate
     (and can stop early) more often than once per pass."""
@@ -55,8 +55,10 @@ class TrainConfig:
     @property
     def window(self) -> int:
         """max_len once the config is settled on the training data (train/auto.py)."""
-        if self.max_len is None:
-            raise ConfigError("train: max_len is still unset; settle the config on the training data first")
+        if self.max_len == 0:
+            raise ConfigError(
+                "train: max_len is still 0 (chosen from the data); settle the config on the training data first"
+            )
         return self.max_len
 
     @property
@@ -69,7 +71,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.exclude_seen and self.loss != "ce":
             raise ConfigError("train: exclude_seen needs loss='ce' (the sampled softmax does not see prefixes)")
-        if self.max_len is not None and self.max_len < 1:
-            raise ConfigError(f"train: max_len must be at least 1, got {self.max_len}")
-        if self.ema is not None and not 0.0 < self.ema < 1.0:
-            raise ConfigError(f"train: ema must be a decay between 0 and 1 (exclusive), got {self.ema}")
+        if self.max_len < 0:
+            raise ConfigError(f"train: max_len must be at least 1 (0: chosen from the data), got {self.max_len}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"train: ema must be a decay in [0, 1) (0: no average), got {self.ema}")

@@ -254,7 +254,7 @@ def fit(
     optimizer, scheduler = make_optimizer(model, config)
     log_q = popularity_log_q(np.bincount(train.item, minlength=train.n_items)) if config.loss == "sampled" else None
     objective = Objective(model, log_q, config.negatives, config.exclude_seen)
-    average = WeightAverage(model, config.ema)
+    average = WeightAverage(model, config.ema or None)
     variants = weight_variants(model, average, config)
     scorers = {decay: TorchScorer(name, module, device) for decay, module in variants.items()}
     stopping = EarlyStopping(config)
@@ -300,7 +300,7 @@ def weight_variants(
 ) -> dict[float, SequenceModel]:
     """The weights each epoch validates, by the average's decay (0.0: the raw weights): the averaged copy first,
     then the model itself (only the model when nothing is averaged)."""
-    if config.ema is None:
+    if not config.ema:
         return {0.0: model}
     return {config.ema: average.module, 0.0: model}
 

@@ -176,7 +176,7 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
         reuse_large_blocks()
     optimizer, scheduler = make_optimizer(objective, config)
     mine = data.valid.take(np.arange(rank, len(data.valid), world))
-    average = WeightAverage(core, config.ema)
+    average = WeightAverage(core, config.ema or None)
     variants = weight_variants(core, average, config)
     scorers = {decay: TorchScorer(data.name, module, str(device)) for decay, module in variants.items()}
     shard = ray.train.get_dataset_shard("train")
