@@ -134,7 +134,7 @@ def test_weight_average_follows_the_exponential_moving_average() -> None:
         expected = 0.9 * expected + 0.1 * step
     torch.testing.assert_close(average.module.weight, expected)
     assert not average.module.weight.requires_grad
-    assert WeightAverage(model, None).module is model
+    assert WeightAverage(model, 0.0).module is model
 
 
 def test_validation_chooses_between_the_averaged_and_the_raw_weights(cleaned_dir: Path) -> None:

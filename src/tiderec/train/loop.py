@@ -254,8 +254,8 @@ def fit(
     optimizer, scheduler = make_optimizer(model, config)
     log_q = popularity_log_q(np.bincount(train.item, minlength=train.n_items)) if config.loss == "sampled" else None
     objective = Objective(model, log_q, config.negatives, config.exclude_seen)
-    average = WeightAverage(model, config.ema or None)
-    variants = weight_variants(model, average, config)
+    average = WeightAverage(model, config.ema)
+    variants = average.variants(model)
     scorers = {decay: TorchScorer(name, module, device) for decay, module in variants.items()}
     stopping = EarlyStopping(config)
     steps = 0
@@ -293,16 +293,6 @@ def fit(
     result = stopping.result()
     result.settled = list(settled.reasons)
     return result
-
-
-def weight_variants(
-    model: SequenceModel, average: WeightAverage[SequenceModel], config: TrainConfig
-) -> dict[float, SequenceModel]:
-    """The weights each epoch validates, by the average's decay (0.0: the raw weights): the averaged copy first,
-    then the model itself (only the model when nothing is averaged)."""
-    if not config.ema:
-        return {0.0: model}
-    return {config.ema: average.module, 0.0: model}
 
 
 def echo_epoch(name: str, epoch: int, loss: float, stopping: EarlyStopping) -> None:

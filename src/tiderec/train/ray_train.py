@@ -47,7 +47,6 @@ from tiderec.train.loop import (
     seed_everything,
     to_tensors,
     train_step,
-    weight_variants,
 )
 from tiderec.train.registry import build_model, model_config
 from tiderec.train.validate import evaluate_targets
@@ -176,8 +175,8 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
         reuse_large_blocks()
     optimizer, scheduler = make_optimizer(objective, config)
     mine = data.valid.take(np.arange(rank, len(data.valid), world))
-    average = WeightAverage(core, config.ema or None)
-    variants = weight_variants(core, average, config)
+    average = WeightAverage(core, config.ema)
+    variants = average.variants(core)
     scorers = {decay: TorchScorer(data.name, module, str(device)) for decay, module in variants.items()}
     shard = ray.train.get_dataset_shard("train")
     per_worker = max(1, math.ceil(config.batch_size / world))
