@@ -147,6 +147,8 @@ def dev_scores(splits: TitleSplits, tagger: TrainedTagger, merge: str) -> dict[s
     lexicon = read_dictionaries(data_root() / "text-zh" / "ecommerce-ner-dicts")
     both = Gazetteer.of(training, lexicon)
     flags = "lexicon and word flags" if tagger.words else "lexicon flags"
+    if tagger.e5_layer:
+        flags += f", e5 layer {tagger.e5_layer} states"
     return {
         f"tagger alone ({len(tagger.models)} BiLSTM-CRF, {flags})": prf(
             gold, tagger.predict([s.chars for s in splits.dev])

@@ -195,6 +195,30 @@ def test_the_tagger_learns_and_round_trips(tmp_path: Path, model: TaggerConfig) 
     assert again.predict([list("新款华为手机包邮")])[0] == [(2, 4, "HPPX"), (4, 6, "HCCX")]
 
 
+def test_e5_states_join_the_features_projected_and_round_trip(tmp_path: Path) -> None:
+    data = _toy()
+    model = replace(SMALL, states_dim=8)
+    config = TrainConfig(model=model, epochs=40, patience=40, lr_decay=1.0, folds=2, e5_layer=2)
+    tagger, history = train_tagger(data, data, config, progress=False)
+    assert max(history) > 0.9
+    assert tagger.e5_layer == 2
+    assert tagger.n_flags == 4 * len(LEXICON_KINDS) + WORD_WIDTH + 384
+    assert tagger.models[0].config.states == 384
+    assert tagger.models[0].project is not None
+    assert tagger.models[0].project.out_features == 8
+    one = tagger.features(data[0].chars)
+    (batched,) = tagger.featurise([data[0].chars])
+    np.testing.assert_allclose(one.flags, batched.flags, atol=1e-5)
+    tagger.save(tmp_path / "tagger")
+    again = TrainedTagger.load(tmp_path / "tagger")
+    assert again.e5_layer == 2
+    assert again.predict([list("新款华为手机包邮")]) == tagger.predict([list("新款华为手机包邮")])
+    with pytest.raises(ValueError, match=r"e5_layer must be 0\.\.12"):
+        TrainConfig(e5_layer=13)
+    with pytest.raises(ValueError, match=r"states \(384\) must be within the 20 feature columns"):
+        CharTagger(10, TAGS, replace(SMALL, states=384), 0, 20)
+
+
 def test_bad_input_gives_valid_spans() -> None:
     tagger, _ = train_tagger(_toy(), _toy(), TrainConfig(model=SMALL, epochs=2, gazetteer=True, folds=2), None, False)
     texts = ["", "😀🎉", "华为😀手机", "x" * 10_000, " \t\n", "华为手机" * 2_500]

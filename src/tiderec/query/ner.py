@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from tiderec.query.entities import ATTRIBUTES
 from tiderec.query.tagger import DECODES, CharTagger, TaggerConfig, ensemble_decode
 from tiderec.query.words import WIDTH as WORD_WIDTH
 from tiderec.query.words import segmenter, word_flags
+from tiderec.text.encoders.e5_states import e5_states
 
 TYPES = {"HCCX": "product", "HPPX": "brand", "XH": "model", "MISC": "attribute"}
 
@@ -262,6 +263,8 @@ class TrainConfig:
     `lexicon` word list given to train_tagger; a training title sees only the entities of the other `folds`, so the
     tagger learns how far to trust a match for a word it has not seen). patience: epochs without a better validation
     F1 before stopping. lr_decay: learning rate factor per epoch. words: add word segmentation flags (query/words.py).
+    e5_layer: add each character's state after this layer of multilingual-e5-small (text/encoders/e5_states.py; 0:
+    none), projected as model.states_dim says.
     Training sentences with `unlabelled` types are fitted by the partial-label likelihood (CRF.nll); hidden (one of
     HIDDEN) says where their O may hide such a type: "plausible" (hidden_plausible) or "anywhere" (build version 2)."""
 
@@ -278,10 +281,18 @@ class TrainConfig:
     min_bigram_count: int = 2
     hidden: str = "plausible"
     words: bool = True
+    e5_layer: int = 0
 
     def __post_init__(self) -> None:
         if self.hidden not in HIDDEN:
             raise ValueError(f"unknown hidden-type rule {self.hidden!r}; valid: {', '.join(HIDDEN)}")
+        if not 0 <= self.e5_layer <= E5_LAYERS:
+            raise ValueError(f"e5_layer must be 0..{E5_LAYERS} (got {self.e5_layer})")
+
+
+E5_LAYERS = 12
+E5_WIDTH = 384
+"""multilingual-e5-small: transformer layers and state width."""
 
 
 @dataclass(frozen=True)
@@ -294,8 +305,8 @@ class _Features:
 @dataclass
 class TrainedTagger:
     """Trained CharTagger(s) with their shared vocabularies and gazetteer; predict gives entity spans per sentence.
-    Several models form a seed ensemble, decoded as `decode` says (one of tagger.DECODES). words: the flags end with
-    word segmentation flags (query/words.py)."""
+    Several models form a seed ensemble, decoded as `decode` says (one of tagger.DECODES). words: the flags hold word
+    segmentation flags (query/words.py); e5_layer: then the states of that multilingual-e5-small layer (0: none)."""
 
     models: list[CharTagger]
     chars: dict[str, int]
@@ -304,6 +315,7 @@ class TrainedTagger:
     gazetteer: Gazetteer | None = None
     decode: str = "scores"
     words: bool = False
+    e5_layer: int = 0
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -315,25 +327,46 @@ class TrainedTagger:
             raise ValueError(f"ensemble members differ in shape (config, flags): {sorted(map(str, shapes))}")
         if self.words:
             segmenter()
+        if self.e5_layer:
+            e5_states(self.e5_layer)
 
     @property
     def n_flags(self) -> int:
         return self.models[0].n_flags
 
-    def features(self, chars: list[str], gazetteer: Gazetteer | None = None) -> _Features:
-        """Ids and flags of one sentence; `gazetteer` overrides the tagger's own (out-of-fold flags in training)."""
+    def features(
+        self, chars: list[str], gazetteer: Gazetteer | None = None, states: np.ndarray | None = None
+    ) -> _Features:
+        """Ids and flags of one sentence; `gazetteer` overrides the tagger's own (out-of-fold flags in training);
+        `states` float32[T, 384] are its e5 states when computed already (featurise batches them)."""
         gaz = gazetteer or self.gazetteer
         ids = np.array([self.chars.get(c, 1) for c in chars], dtype=np.int64)
         pairs = [a + b for a, b in zip(chars, [*chars[1:], "</s>"], strict=False)]
         bigrams = np.array([self.bigrams.get(p, 1) for p in pairs], dtype=np.int64)
-        flags = gaz.flags(chars) if gaz is not None else np.zeros((len(chars), 0), dtype=np.float32)
+        columns = [gaz.flags(chars) if gaz is not None else np.zeros((len(chars), 0), dtype=np.float32)]
         if self.words:
-            flags = np.concatenate([flags, word_flags(chars)], axis=1)
-        return _Features(ids, bigrams, flags)
+            columns.append(word_flags(chars))
+        if self.e5_layer:
+            columns.append(states if states is not None else e5_states(self.e5_layer).states(["".join(chars)])[0])
+        return _Features(ids, bigrams, np.concatenate(columns, axis=1))
+
+    def featurise(
+        self, sentences: list[list[str]], gazetteers: list[Gazetteer | None] | None = None, progress: bool = False
+    ) -> list[_Features]:
+        """features() of many sentences, their e5 states computed in batches; gazetteers: one per sentence."""
+        texts = ["".join(s) for s in sentences]
+        states: list[np.ndarray | None] = [None] * len(texts)
+        if self.e5_layer:
+            reader = e5_states(self.e5_layer)
+            step = 512
+            for start in tqdm(range(0, len(texts), step), desc="e5 states", disable=not progress, leave=False):
+                states[start : start + step] = reader.states(texts[start : start + step])
+        given = gazetteers or [None] * len(sentences)
+        return [self.features(s, g, x) for s, g, x in zip(sentences, given, states, strict=True)]
 
     def predict(self, sentences: list[list[str]], batch: int = 256) -> list[list[Span]]:
         """Entity spans per sentence; an empty sentence has none."""
-        return self.predict_features([self.features(s) for s in sentences], batch)
+        return self.predict_features(self.featurise(sentences), batch)
 
     def predict_features(self, feats: list[_Features], batch: int = 256) -> list[list[Span]]:
         """Entity spans from precomputed features (validation during training reuses them every epoch)."""
@@ -359,7 +392,7 @@ class TrainedTagger:
         save_file(weights, str(folder / "tagger.safetensors"))
         meta = {"config": asdict(self.models[0].config), "members": len(self.models), "decode": self.decode,
                 "chars": self.chars, "tags": self.tags, "bigrams": self.bigrams, "n_flags": self.n_flags,
-                "words": self.words}  # fmt: skip
+                "words": self.words, "e5_layer": self.e5_layer}  # fmt: skip
         (folder / "tagger.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         gaz = folder / "gazetteer.json"
         if self.gazetteer is not None:
@@ -379,8 +412,9 @@ class TrainedTagger:
         n_flags = int(meta.get("n_flags", 0))
         segmented = bool(meta.get("words", False))
         gaz_path = folder / "gazetteer.json"
+        e5_layer = int(meta.get("e5_layer", 0))
         gazetteer = None
-        if n_flags > (WORD_WIDTH if segmented else 0):
+        if n_flags > (WORD_WIDTH if segmented else 0) + (E5_WIDTH if e5_layer else 0):
             if not gaz_path.is_file():
                 raise DatasetError(f"{gaz_path}: missing (the tagger was trained with lexicon flags)")
             words = json.loads(gaz_path.read_text(encoding="utf-8"))
@@ -390,7 +424,8 @@ class TrainedTagger:
             model = CharTagger(len(meta["chars"]) + 2, meta["tags"], config, len(bigrams) + 2, n_flags)
             model.load_state_dict(state)
             models.append(model)
-        return cls(models, meta["chars"], meta["tags"], bigrams, gazetteer, meta.get("decode", "scores"), segmented)
+        decode = meta.get("decode", "scores")
+        return cls(models, meta["chars"], meta["tags"], bigrams, gazetteer, decode, segmented, e5_layer)
 
 
 def _member_states(path: Path, members: int | None) -> list[dict[str, torch.Tensor]]:
@@ -417,14 +452,16 @@ def ensemble(taggers: list[TrainedTagger], decode: str = "scores") -> TrainedTag
         raise ValueError("ensemble needs at least one tagger")
     first = taggers[0]
     for other in taggers[1:]:
-        shape = (first.chars, first.tags, first.bigrams, first.words)
-        if (other.chars, other.tags, other.bigrams, other.words) != shape:
-            raise ValueError("ensemble members differ in vocabularies or word flags (trained on different titles?)")
+        shape = (first.chars, first.tags, first.bigrams, first.words, first.e5_layer)
+        if (other.chars, other.tags, other.bigrams, other.words, other.e5_layer) != shape:
+            raise ValueError("ensemble members differ in vocabularies or features (trained on different titles?)")
         terms = [t.gazetteer.terms if t.gazetteer is not None else None for t in (first, other)]
         if terms[0] != terms[1]:
             raise ValueError("ensemble members differ in gazetteer (trained with different word lists?)")
     models = [m for t in taggers for m in t.models]
-    return TrainedTagger(models, first.chars, first.tags, first.bigrams, first.gazetteer, decode, first.words)
+    return TrainedTagger(
+        models, first.chars, first.tags, first.bigrams, first.gazetteer, decode, first.words, first.e5_layer
+    )
 
 
 def _batch(feats: list[_Features], n_flags: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -515,20 +552,21 @@ def train_tagger(
     tags = ["O", *sorted({t for s in train for t in s.tags} - {"O"})]
     tag_id = {t: i for i, t in enumerate(tags)}
     gazetteer = Gazetteer.of(train, lexicon) if config.gazetteer else None
-    n_flags = (gazetteer.width if gazetteer is not None else 0) + (WORD_WIDTH if config.words else 0)
-    model = CharTagger(len(chars) + 2, tags, config.model, len(bigrams) + 2, n_flags)
-    tagger = TrainedTagger([model], chars, tags, bigrams, gazetteer, words=config.words)
+    states = E5_WIDTH if config.e5_layer else 0
+    n_flags = (gazetteer.width if gazetteer is not None else 0) + (WORD_WIDTH if config.words else 0) + states
+    model = CharTagger(len(chars) + 2, tags, replace(config.model, states=states), len(bigrams) + 2, n_flags)
+    tagger = TrainedTagger([model], chars, tags, bigrams, gazetteer, words=config.words, e5_layer=config.e5_layer)
     fold = rng.integers(0, config.folds, len(train))
     held_out = [
         Gazetteer.of([s for s, f in zip(train, fold, strict=True) if f != k], lexicon) if gazetteer else None
         for k in range(config.folds)
     ]
-    feats = [tagger.features(s.chars, held_out[f]) for s, f in zip(train, fold, strict=True)]
+    feats = tagger.featurise([s.chars for s in train], [held_out[f] for f in fold], progress)
     gold = [np.array([tag_id.get(t, 0) for t in s.tags], dtype=np.int64) for s in train]
     attributes = attribute_words(train) if config.hidden == "plausible" else None
     allowed = [_allowed(s, tags, attributes) for s in train]
     partial = [a is not None for a in allowed] if any(a is not None for a in allowed) else None
-    valid_feats = [tagger.features(s.chars) for s in valid]
+    valid_feats = tagger.featurise([s.chars for s in valid])
     valid_gold = [spans(s.tags) for s in valid]
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=config.lr_decay)

@@ -1,5 +1,6 @@
 """A character-level BiLSTM tagger (BIO) for product titles and queries: char ids int64[B, T], optional char-bigram
-ids int64[B, T] and lexicon match flags float[B, T, F] -> tag emissions float[B, T, n_tags]; an optional CRF
+ids int64[B, T] and per-character features float[B, T, F] (lexicon and word flags, then optionally a pretrained
+encoder's states, projected by a learned layer) -> tag emissions float[B, T, n_tags]; an optional CRF
 (query/crf.py) scores whole tag paths; an ensemble of such taggers decodes their mean scores at once. Pure torch; data
 handling and training live in query/ner.py."""
 
@@ -17,13 +18,16 @@ from tiderec.query.crf import CRF, mean_scores, viterbi
 @dataclass(frozen=True)
 class TaggerConfig:
     """Model shape (defaults: the settings picked on validation titles). bigram_dim 0 = no bigram embeddings; crf
-    False = independent softmax per character."""
+    False = independent softmax per character. states: how many of the feature columns, at their end, are a
+    pretrained encoder's states (0: none), projected to states_dim by a learned layer (0: used as they are)."""
 
     dim: int = 128
     hidden: int = 128
     bigram_dim: int = 64
     dropout: float = 0.3
     crf: bool = True
+    states: int = 0
+    states_dim: int = 64
 
 
 class CharTagger(nn.Module):
@@ -36,10 +40,15 @@ class CharTagger(nn.Module):
         n_flags: int = 0,
     ) -> None:
         super().__init__()
+        if not 0 <= config.states <= n_flags:
+            raise ValueError(f"states ({config.states}) must be within the {n_flags} feature columns")
         self.config, self.n_flags = config, n_flags
         self.embed = nn.Embedding(n_chars, config.dim, padding_idx=0)
         self.bigram = nn.Embedding(n_bigrams, config.bigram_dim, padding_idx=0) if config.bigram_dim > 0 else None
-        width = config.dim + config.bigram_dim + n_flags
+        projected = config.states > 0 and config.states_dim > 0
+        self.project = nn.Linear(config.states, config.states_dim) if projected else None
+        states_width = config.states_dim if projected else config.states
+        width = config.dim + config.bigram_dim + n_flags - config.states + states_width
         self.lstm = nn.LSTM(
             width, config.hidden, num_layers=2, batch_first=True, bidirectional=True, dropout=config.dropout
         )
@@ -52,8 +61,12 @@ class CharTagger(nn.Module):
         parts = [self.embed(chars)]  # [B, T, dim]
         if self.bigram is not None:
             parts.append(self.bigram(bigrams))  # [B, T, bigram_dim]
-        if self.n_flags:
-            parts.append(flags)  # [B, T, n_flags]
+        states = self.config.states
+        if self.n_flags > states:
+            parts.append(flags[..., : self.n_flags - states])  # [B, T, n_flags - states]
+        if states:
+            tail = flags[..., self.n_flags - states :]  # [B, T, states]
+            parts.append(self.project(tail) if self.project is not None else tail)  # [B, T, states_dim]
         x = self.drop(torch.cat(parts, dim=-1))  # [B, T, width]
         h, _ = self.lstm(x)  # [B, T, 2 * hidden]
         emissions: torch.Tensor = self.out(self.drop(h))  # [B, T, n_tags]
