@@ -209,6 +209,8 @@ def test_e5_states_join_the_features_projected_and_round_trip(tmp_path: Path) ->
     one = tagger.features(data[0].chars)
     (batched,) = tagger.featurise([data[0].chars])
     np.testing.assert_allclose(one.flags, batched.flags, atol=1e-5)
+    with pytest.raises(ValueError, match="single characters; got the element '华为'"):
+        tagger.predict([["华为", "手机"]])
     tagger.save(tmp_path / "tagger")
     again = TrainedTagger.load(tmp_path / "tagger")
     assert again.e5_layer == 2

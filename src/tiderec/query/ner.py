@@ -339,6 +339,9 @@ class TrainedTagger:
     ) -> _Features:
         """Ids and flags of one sentence; `gazetteer` overrides the tagger's own (out-of-fold flags in training);
         `states` float32[T, 384] are its e5 states when computed already (featurise batches them)."""
+        odd = next((c for c in chars if len(c) != 1), None)
+        if odd is not None:
+            raise ValueError(f"a sentence is a list of single characters; got the element {odd!r}")
         gaz = gazetteer or self.gazetteer
         ids = np.array([self.chars.get(c, 1) for c in chars], dtype=np.int64)
         pairs = [a + b for a, b in zip(chars, [*chars[1:], "</s>"], strict=False)]
@@ -347,7 +350,8 @@ class TrainedTagger:
         if self.words:
             columns.append(word_flags(chars))
         if self.e5_layer:
-            columns.append(states if states is not None else e5_states(self.e5_layer).states(["".join(chars)])[0])
+            text = "".join(chars)
+            columns.append(states if states is not None else e5_states(self.e5_layer).states([text])[0])
         return _Features(ids, bigrams, np.concatenate(columns, axis=1))
 
     def featurise(
