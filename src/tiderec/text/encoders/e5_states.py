@@ -72,6 +72,8 @@ class _Reader:
         return int(self.take(fmt)[0])
 
     def raw(self, n: int) -> bytes:
+        if self.at + n > len(self.data):
+            raise DatasetError(f"{self.path}: truncated at byte {self.at} (wanted {n} more bytes)")
         out = self.data[self.at : self.at + n]
         self.at += n
         return out
