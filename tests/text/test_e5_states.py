@@ -62,7 +62,7 @@ def test_every_character_gets_the_state_of_the_piece_holding_it(full: E5States) 
     np.testing.assert_allclose(lower.states(["华为"])[0], states[2], atol=1e-5)
 
 
-def test_a_long_text_is_cut_at_the_position_limit(full: E5States) -> None:
+def test_a_long_text_is_cut_at_the_position_limit() -> None:
     text = "华为手机 " * 400
     (states,) = E5States(1).states([text])
     assert states.shape == (len(text), 384)

@@ -20,6 +20,8 @@ from tiderec.query.entities import ATTRIBUTES
 from tiderec.query.tagger import DECODES, CharTagger, TaggerConfig, ensemble_decode
 from tiderec.query.words import WIDTH as WORD_WIDTH
 from tiderec.query.words import segmenter, word_flags
+from tiderec.text.encoders.e5_states import LAYERS as E5_LAYERS
+from tiderec.text.encoders.e5_states import WIDTH as E5_WIDTH
 from tiderec.text.encoders.e5_states import e5_states
 
 TYPES = {"HCCX": "product", "HPPX": "brand", "XH": "model", "MISC": "attribute"}
@@ -288,11 +290,6 @@ class TrainConfig:
             raise ValueError(f"unknown hidden-type rule {self.hidden!r}; valid: {', '.join(HIDDEN)}")
         if not 0 <= self.e5_layer <= E5_LAYERS:
             raise ValueError(f"e5_layer must be 0..{E5_LAYERS} (got {self.e5_layer})")
-
-
-E5_LAYERS = 12
-E5_WIDTH = 384
-"""multilingual-e5-small: transformer layers and state width."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,10 @@ QK = 32
 BLOCK_BYTES = 2 + QK // 2
 METASPACE = "\u2581"
 MAGIC = b"E5S1"
+LAYERS = 12
+WIDTH = 384
+"""multilingual-e5-small's transformer layers and state width (what the bundled file holds), for callers that size
+their features before loading it."""
 
 
 def bundled_model() -> Path:
