@@ -17,9 +17,10 @@ from tiderec.clean.config import CleanConfig, KCore, Repeats
 from tiderec.clean.pipeline import clean
 from tiderec.clean.store import write_cleaned
 from tiderec.data.interactions import Interactions
-from tiderec.data.sequences import history_arrays
+from tiderec.data.sequences import IGNORE, SequenceArrays, history_arrays
 from tiderec.data.splits import leave_one_out
 from tiderec.errors import ConfigError
+from tiderec.models.base import SequenceModel
 from tiderec.models.interest import InterestModel
 from tiderec.models.popularity import Popularity
 from tiderec.models.scorer import TorchScorer
@@ -31,7 +32,7 @@ from tiderec.train.allocator import reuse_large_blocks
 from tiderec.train.average import WeightAverage
 from tiderec.train.config import TrainConfig
 from tiderec.train.experiment import prepare, save_trained, train_model
-from tiderec.train.loop import AVERAGE_TERM, EarlyStopping, fit, seen_pairs
+from tiderec.train.loop import AVERAGE_TERM, EarlyStopping, Objective, batches, fit, seen_pairs
 from tiderec.train.ray_train import RayTrainConfig
 from tiderec.train.registry import build_model, load_model, model_config
 from tiderec.train.terms import NEIGHBOUR_TERM, SHIFT_WEIGHTS, WEIGHTS, choice_lines
@@ -109,6 +110,80 @@ def test_exclude_seen_masks_each_prefix_but_its_own_target() -> None:
     assert mask.tolist() == expected
     with pytest.raises(ConfigError, match="exclude_seen needs loss='ce'"):
         TrainConfig(loss="sampled", exclude_seen=True)
+
+
+class FixedStates(SequenceModel):
+    """States given up front (the same for both passes): the contrastive term's arithmetic alone."""
+
+    def __init__(self, states: torch.Tensor) -> None:
+        super().__init__()
+        self.n_items = 3
+        self.fixed = states
+
+    def encode(self, items: torch.Tensor, event_types: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
+        return self.fixed
+
+    def item_table(self) -> torch.Tensor:
+        return torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+
+
+def test_contrastive_term_pulls_each_window_to_its_other_view_and_to_windows_with_its_target() -> None:
+    """Windows 1 and 2 share a target and a state: each has two positives at equal logits, so its loss is log 2;
+    window 0 is alone and far from the others, so its loss is about 0 (both directions: mean 2/3 log 2)."""
+    scale = 10.0
+    states = torch.tensor([[[0.0, 0.0], [scale, 0.0]], [[0.0, 0.0], [0.0, scale]], [[0.0, 0.0], [0.0, scale]]])
+    items = torch.ones(3, 2, dtype=torch.int64)
+    t = {"items": items, "event_types": items, "gaps": items, "next_gaps": items,
+         "targets": torch.tensor([[IGNORE, 0], [IGNORE, 1], [IGNORE, 1]])}  # fmt: skip
+    objective = Objective(FixedStates(states), TrainConfig(contrastive=0.5))
+    value = objective._contrastive(states, t)
+    assert value.item() == pytest.approx(2 / 3 * np.log(2), abs=1e-4)
+    picked = states[:, 1]  # the selected positions: each window's last
+    ce = torch.nn.functional.cross_entropy(picked @ FixedStates(states).item_table().T, torch.tensor([0, 1, 1]))
+    assert objective(t).item() == pytest.approx(ce.item() + 0.5 * value.item(), abs=1e-5)
+
+
+def test_batches_of_similar_length_weigh_each_position_as_a_random_batch_would() -> None:
+    """Given the epoch's mean positions per batch, a batch's loss is its summed cross-entropy over that mean: a
+    short batch of 3 positions weighs 3/mean of a batch of mean positions, not as much as it."""
+    states = torch.tensor([[[0.0, 0.0], [1.0, 0.0]], [[0.0, 0.0], [0.0, 2.0]], [[0.5, 0.0], [0.0, 1.0]]])
+    items = torch.ones(3, 2, dtype=torch.int64)
+    t = {"items": items, "event_types": items, "gaps": items, "next_gaps": items,
+         "targets": torch.tensor([[IGNORE, 0], [IGNORE, 1], [2, 1]])}  # fmt: skip
+    model = FixedStates(states)
+    logits = torch.cat([states[:, 1], states[2:, 0]]) @ model.item_table().T
+    summed = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 1, 2]), reduction="sum")
+    weighted = Objective(model, TrainConfig(), positions_per_batch=10.0)(t)
+    assert weighted.item() == pytest.approx(summed.item() / 10.0, abs=1e-5)
+    assert Objective(model, TrainConfig())(t).item() == pytest.approx(summed.item() / 4, abs=1e-5)
+
+
+def test_batches_by_length_hold_similar_lengths_and_cut_the_longest_by_positions() -> None:
+    """Windows of 1 to 10 events, batches of 8 by length, at most 40 supervised positions a batch: every window is
+    in one batch, long batches are cut, short ones are whole, and a batch's lengths are close together."""
+    lengths = np.random.default_rng(1).integers(1, 11, size=200)
+    windows = SequenceArrays.empty(200, 10)
+    for k, n in enumerate(lengths):
+        windows.items[k, -n:] = 1
+        windows.targets[k, -n:] = 0
+    plan = batches(windows, 8, np.random.default_rng(0), bucket=True, max_positions=40)
+    assert sorted(np.concatenate(plan).tolist()) == list(range(len(windows)))
+    assert all(int(lengths[rows].sum()) <= 40 for rows in plan)
+    assert all(len(rows) == 8 for rows in plan if lengths[rows].max() <= 5)
+    assert np.mean([np.ptp(lengths[rows]) for rows in plan]) < np.ptp(lengths) / 2
+
+
+def test_contrastive_settings_are_checked_and_training_with_them_learns_the_cycle(cleaned_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="contrastive must be >= 0"):
+        TrainConfig(contrastive=-0.1)
+    with pytest.raises(ConfigError, match="contrastive_temperature > 0"):
+        TrainConfig(contrastive=0.1, contrastive_temperature=0.0)
+    prepared = prepare(cleaned_dir)
+    trained = train_model(prepared, "tiderec", replace(FAST, contrastive=0.3), {"dim": 32}, progress=False)
+    split = prepared.split
+    learned = evaluate_targets(trained.scorer, prepared.inter, split.test, FAST.window)["A"]["hr@10"]
+    pop = evaluate_targets(Popularity(split.train), prepared.inter, split.test, FAST.window)["A"]["hr@10"]
+    assert learned > pop + 0.2, (learned, pop)
 
 
 def test_training_with_seen_items_excluded_learns_the_cycle(cleaned_dir: Path) -> None:

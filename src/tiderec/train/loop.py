@@ -56,18 +56,30 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def batches(arrays: SequenceArrays, batch_size: int, rng: np.random.Generator, bucket: bool) -> list[np.ndarray]:
-    """Shuffled batches; with `bucket`, of similar sequence length (sorted inside chunks of 50 batches)."""
+CUT_AT = 2.0
+"""With batches of similar length, a batch holding more than this many times the epoch's mean supervised positions per
+batch is cut into equal parts (Amazon Beauty: a batch of its longest windows holds 8.5x the mean)."""
+
+
+def batches(
+    arrays: SequenceArrays, batch_size: int, rng: np.random.Generator, bucket: bool, max_positions: float = math.inf
+) -> list[np.ndarray]:
+    """Shuffled batches; with `bucket`, of similar sequence length (sorted inside chunks of 50 batches), and a
+    batch holding more than `max_positions` supervised positions cut into equal parts, so that a batch of the
+    longest windows does not hold many times the full-softmax logits of an average one."""
     order = rng.permutation(len(arrays))
     if not bucket:
         return [order[i : i + batch_size] for i in range(0, order.size, batch_size)]
     lengths = (arrays.items > 0).sum(axis=1)
+    positions = (arrays.targets != IGNORE).sum(axis=1)
     chunk = batch_size * 50
     out: list[np.ndarray] = []
     for start in range(0, order.size, chunk):
         part = order[start : start + chunk]
         part = part[np.argsort(lengths[part], kind="stable")]
-        out += [part[i : i + batch_size] for i in range(0, part.size, batch_size)]
+        for i in range(0, part.size, batch_size):
+            rows = part[i : i + batch_size]
+            out += np.array_split(rows, max(1, math.ceil(int(positions[rows].sum()) / max_positions)))
     rng.shuffle(out)
     return out
 
@@ -97,13 +109,25 @@ class Objective(torch.nn.Module):
     forward, so a data-parallel wrapper (DDP) sees every parameter use."""
 
     def __init__(
-        self, model: SequenceModel, log_q: torch.Tensor | None = None, negatives: int = 0, exclude_seen: bool = False
+        self,
+        model: SequenceModel,
+        config: TrainConfig,
+        log_q: torch.Tensor | None = None,
+        positions_per_batch: float | None = None,
     ) -> None:
+        """positions_per_batch: the mean number of supervised positions in a batch of the epoch. Given, each
+        batch's loss is its sum over positions divided by that mean instead of its own mean, so that every
+        position weighs the same whatever batch it lands in (batches of similar length hold from a few hundred
+        positions to tens of thousands, and a per-batch mean would give each position of a short batch tens of
+        times the weight of one in a long batch)."""
         super().__init__()
         self.model = model
         self.log_q = log_q
-        self.negatives = negatives
-        self.exclude_seen = exclude_seen
+        self.positions_per_batch = positions_per_batch
+        self.negatives = config.negatives
+        self.exclude_seen = config.exclude_seen
+        self.contrastive = config.contrastive
+        self.temperature = config.contrastive_temperature
 
     def forward(self, t: dict[str, torch.Tensor]) -> torch.Tensor:
         states = self.model(t["items"], t["event_types"], t["gaps"], t["next_gaps"])  # [B, T, D]
@@ -113,8 +137,29 @@ class Objective(torch.nn.Module):
             logits = self.model.scores(states, t["items"], select)  # [P, N]
             if self.exclude_seen:
                 logits = logits.index_put_(seen_pairs(t["items"], select, target), logits.new_tensor(-torch.inf))
-            return F.cross_entropy(logits, target)
-        return _sampled_loss(self.model, states[select], target, self.log_q, self.negatives, str(states.device))
+            loss = F.cross_entropy(logits, target)
+        else:
+            loss = _sampled_loss(self.model, states[select], target, self.log_q, self.negatives, str(states.device))
+        if self.positions_per_batch is not None:
+            loss = loss * (target.numel() / self.positions_per_batch)
+        if self.contrastive > 0:
+            loss = loss + self.contrastive * self._contrastive(states, t)
+        return loss
+
+    def _contrastive(self, states: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tensor:
+        """DuoRec's contrastive regulariser over each window's last state: a second pass (other dropout masks)
+        is the positive view, as is every window of the batch with the same last target; the rest of the batch
+        are negatives. Dot products / temperature, both directions."""
+        other = self.model(t["items"], t["event_types"], t["gaps"], t["next_gaps"])  # [B, T, D]
+        targets = t["targets"][:, -1]  # [B]: windows are left-padded, so the last column is each window's last
+        keep = targets != IGNORE
+        z1, z2, last = states[:, -1][keep], other[:, -1][keep], targets[keep]  # [B', D], [B', D], [B']
+        positive = (last[:, None] == last[None, :]).float()  # [B', B']: the diagonal included
+        positive = positive / positive.sum(dim=1, keepdim=True)
+        logits = z1 @ z2.T / self.temperature  # [B', B']
+        forward = -(positive * F.log_softmax(logits, dim=1)).sum(dim=1)
+        backward = -(positive * F.log_softmax(logits.T, dim=1)).sum(dim=1)
+        return (forward + backward).mean() / 2
 
 
 def seen_pairs(items: torch.Tensor, select: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -253,7 +298,8 @@ def fit(
     model.to(device)
     optimizer, scheduler = make_optimizer(model, config)
     log_q = popularity_log_q(np.bincount(train.item, minlength=train.n_items)) if config.loss == "sampled" else None
-    objective = Objective(model, log_q, config.negatives, config.exclude_seen)
+    positions = float((windows.targets != IGNORE).sum()) / math.ceil(len(windows) / config.batch_size)
+    objective = Objective(model, config, log_q, positions if config.bucket_by_length else None)
     average = WeightAverage(model, config.ema)
     variants = average.variants(model)
     scorers = {decay: TorchScorer(name, module, device) for decay, module in variants.items()}
@@ -263,7 +309,8 @@ def fit(
         model.train()
         epoch_start = time.perf_counter()
         losses = []
-        plan = batches(windows, config.batch_size, rng, config.bucket_by_length)[: config.steps_per_epoch]
+        plan = batches(windows, config.batch_size, rng, config.bucket_by_length, CUT_AT * positions)
+        plan = plan[: config.steps_per_epoch]
         bar = tqdm(plan, desc=f"{name} epoch {epoch}", unit="batch", disable=None if progress else True, leave=False)
         for rows in bar:
             t = to_tensors(windows.take(rows), device)

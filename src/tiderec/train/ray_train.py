@@ -167,7 +167,7 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
     )
     log_q = popularity_log_q(data.item_counts) if config.loss == "sampled" else None
     objective = ray.train.torch.prepare_model(
-        Objective(core, log_q, config.negatives, config.exclude_seen),
+        Objective(core, config, log_q),
         parallel_strategy_kwargs={"find_unused_parameters": True},
     )
     device = ray.train.torch.get_device()
