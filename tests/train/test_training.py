@@ -139,7 +139,7 @@ def test_contrastive_term_pulls_each_window_to_its_other_view_and_to_windows_wit
     value = objective._contrastive(states, t)
     assert value.item() == pytest.approx(2 / 3 * np.log(2), abs=1e-4)
     picked = states[:, 1]  # the selected positions: each window's last
-    ce = torch.nn.functional.cross_entropy(picked @ FixedStates(states).item_table().T, torch.tensor([0, 1, 1]))
+    ce = torch.nn.functional.cross_entropy(picked @ objective.model.item_table().T, torch.tensor([0, 1, 1]))
     assert objective(t).item() == pytest.approx(ce.item() + 0.5 * value.item(), abs=1e-5)
 
 
