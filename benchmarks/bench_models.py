@@ -4,6 +4,7 @@ Usage:
   .venv/bin/python -m benchmarks.bench_models beauty   [--models ...] [--epochs N] [--threads 2]
   .venv/bin/python -m benchmarks.bench_models or5      (Online Retail reference split, text vectors)
   .venv/bin/python -m benchmarks.bench_models taobao   (behaviour types and time: ablation)
+  .venv/bin/python -m benchmarks.bench_models ml       (MovieLens in the S3-Rec form: never tuned on)
   --extra 'LABEL={"dim": 128}' adds a variant of the project's model (repeatable; e.g. a sweep, or
   '{"text_tuning": "lora"}' to tune MiniLM itself, a GPU job; a "train" key overrides training settings, e.g.
   '{"neighbours": 100, "train": {"ema": 0.995, "seed": 7}}'; a "model" key names another neural model, e.g.
@@ -30,6 +31,7 @@ from typing import Any
 
 import torch
 
+from benchmarks import s3rec_movielens
 from tiderec.clean.pipeline import clean
 from tiderec.clean.presets import preset_for
 from tiderec.clean.store import read_cleaned, write_cleaned
@@ -37,7 +39,7 @@ from tiderec.config import resolve_device, to_dict
 from tiderec.data.interactions import Interactions
 from tiderec.data.space import InterestSpace, interest_space
 from tiderec.evaluation.runner import ModelResult, ModelSpec, markdown, score_test
-from tiderec.ingest.datasets import load_dataset
+from tiderec.ingest.datasets import amazon_s3rec, data_root, load_dataset
 from tiderec.ingest.mapping import ReadOptions
 from tiderec.models.interest import InterestModel
 from tiderec.text.choose import choose_encoder
@@ -55,7 +57,11 @@ DATASETS = {
     "or5": "online-retail-5core",
     "taobao": "taobao-userbehavior",
     "or": "online-retail",
+    "ml": "amazon-s3rec",
 }
+S3REC_FILES = {"ml": RUNS / "ml-s3rec" / "ML.txt"}
+"""Datasets read from a file in the S3-Rec form that benchmarks/s3rec_movielens.py writes (with the source's
+own cleaning preset, as `tiderec pipeline PATH` reads it)."""
 NO_TEXT = {"use_text": False}
 SPECS: dict[str, list[ModelSpec]] = {
     "beauty": [
@@ -73,6 +79,15 @@ SPECS: dict[str, list[ModelSpec]] = {
         ModelSpec("itemknn"),
         ModelSpec("tiderec"),
         ModelSpec("tiderec", NO_TEXT, "tiderec without text"),
+        ModelSpec("sasrec"),
+        ModelSpec("bsarec"),
+        ModelSpec("gru4rec"),
+    ],
+    "ml": [
+        ModelSpec("pop"),
+        ModelSpec("markov"),
+        ModelSpec("itemknn"),
+        ModelSpec("tiderec"),
         ModelSpec("sasrec"),
         ModelSpec("bsarec"),
         ModelSpec("gru4rec"),
@@ -153,8 +168,14 @@ def ensure_data(key: str, threads: int) -> Path:
     """runs/bench/<key>/cleaned (and vectors when the catalogue has text), built once."""
     root = RUNS / key
     if not (root / "cleaned" / "manifest.json").is_file():
-        ds = load_dataset(DATASETS[key], options=ReadOptions(progress=False))
-        result = clean(ds.events, ds.items, preset_for(DATASETS[key]), ds.report)
+        options = ReadOptions(progress=False)
+        if key in S3REC_FILES:
+            if not S3REC_FILES[key].is_file():
+                s3rec_movielens.prepare(data_root() / "movielens-latest-small", S3REC_FILES[key].parent)
+            ds = amazon_s3rec.load(S3REC_FILES[key], options)
+        else:
+            ds = load_dataset(DATASETS[key], options=options)
+        result = clean(ds.events, ds.items, preset_for(ds.events.meta.get("source")), ds.report)
         write_cleaned(result, root / "cleaned")
         if result.items.frame["title"].drop_nulls().len():
             name, _ = choose_encoder(result.items)
