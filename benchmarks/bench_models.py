@@ -63,16 +63,18 @@ S3REC_FILES = {"ml": RUNS / "ml-s3rec" / "ML.txt"}
 """Datasets read from a file in the S3-Rec form that benchmarks/s3rec_movielens.py writes (with the source's
 own cleaning preset, as `tiderec pipeline PATH` reads it)."""
 NO_TEXT = {"use_text": False}
+EVERY_MODEL = [
+    ModelSpec("pop"),
+    ModelSpec("markov"),
+    ModelSpec("itemknn"),
+    ModelSpec("tiderec"),
+    ModelSpec("sasrec"),
+    ModelSpec("bsarec"),
+    ModelSpec("gru4rec"),
+]
+"""The interest model and every baseline, each with its defaults."""
 SPECS: dict[str, list[ModelSpec]] = {
-    "beauty": [
-        ModelSpec("pop"),
-        ModelSpec("markov"),
-        ModelSpec("itemknn"),
-        ModelSpec("tiderec"),
-        ModelSpec("sasrec"),
-        ModelSpec("bsarec"),
-        ModelSpec("gru4rec"),
-    ],
+    "beauty": EVERY_MODEL,
     "or5": [
         ModelSpec("pop"),
         ModelSpec("markov"),
@@ -83,15 +85,7 @@ SPECS: dict[str, list[ModelSpec]] = {
         ModelSpec("bsarec"),
         ModelSpec("gru4rec"),
     ],
-    "ml": [
-        ModelSpec("pop"),
-        ModelSpec("markov"),
-        ModelSpec("itemknn"),
-        ModelSpec("tiderec"),
-        ModelSpec("sasrec"),
-        ModelSpec("bsarec"),
-        ModelSpec("gru4rec"),
-    ],
+    "ml": EVERY_MODEL,
     "taobao": [
         ModelSpec("pop"),
         ModelSpec("markov"),
