@@ -57,11 +57,10 @@ DATASETS = {
     "or5": "online-retail-5core",
     "taobao": "taobao-userbehavior",
     "or": "online-retail",
-    "ml": "amazon-s3rec",
 }
-S3REC_FILES = {"ml": RUNS / "ml-s3rec" / "ML.txt"}
-"""Datasets read from a file in the S3-Rec form that benchmarks/s3rec_movielens.py writes (with the source's
-own cleaning preset, as `tiderec pipeline PATH` reads it)."""
+ML_FILE = s3rec_movielens.OUT / "ML.txt"
+"""Dataset `ml`: MovieLens in the S3-Rec form, written by benchmarks/s3rec_movielens.py when missing and cleaned
+with its source's preset, as `tiderec pipeline PATH` reads it."""
 NO_TEXT = {"use_text": False}
 EVERY_MODEL = [
     ModelSpec("pop"),
@@ -163,10 +162,10 @@ def ensure_data(key: str, threads: int) -> Path:
     root = RUNS / key
     if not (root / "cleaned" / "manifest.json").is_file():
         options = ReadOptions(progress=False)
-        if key in S3REC_FILES:
-            if not S3REC_FILES[key].is_file():
-                s3rec_movielens.prepare(data_root() / "movielens-latest-small", S3REC_FILES[key].parent)
-            ds = amazon_s3rec.load(S3REC_FILES[key], options)
+        if key == "ml":
+            if not ML_FILE.is_file():
+                s3rec_movielens.prepare(data_root() / "movielens-latest-small", ML_FILE.parent)
+            ds = amazon_s3rec.load(ML_FILE, options)
         else:
             ds = load_dataset(DATASETS[key], options=options)
         result = clean(ds.events, ds.items, preset_for(ds.events.meta.get("source")), ds.report)

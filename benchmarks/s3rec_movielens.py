@@ -22,6 +22,8 @@ import polars as pl
 from tiderec.ingest.datasets import data_root
 
 CORE = 5
+OUT = Path("runs/bench/ml-s3rec")
+"""Where the file is written by default (and where benchmarks/bench_models.py reads it as dataset `ml`)."""
 
 
 def five_core(ratings: pl.DataFrame, core: int = CORE) -> pl.DataFrame:
@@ -55,7 +57,7 @@ def prepare(source: Path, out: Path) -> tuple[int, int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("runs/bench/ml-s3rec"))
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     users, items, interactions = prepare(data_root() / "movielens-latest-small", args.out)
     print(f"{users:,} users, {items:,} items, {interactions:,} interactions -> {args.out / 'ML.txt'}")
